@@ -1,0 +1,4 @@
+//! phone-dhcp (being built).
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;

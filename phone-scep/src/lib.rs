@@ -1,0 +1,4 @@
+//! phone-scep (being built).
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
