@@ -1,10 +1,18 @@
 //! `phone`: the reference deskphone. Each subcommand runs one stage of the boot (or the whole
 //! boot) on std networking, driving the Sans-IO crates of this workspace.
+//!
+//! One module per subcommand; each exposes its clap arguments and a `run` returning the exit code.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod boot;
+mod dhcp;
+mod files;
+mod firmware;
+mod register;
+mod scep;
 mod settings;
 
 /// The reference SIP deskphone.
@@ -20,6 +28,19 @@ enum Command {
     /// Evaluate and lint upgrade/settings scripts as a phone would.
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
+    /// Acquire a DHCP lease on an interface and print it with its SSON parameters.
+    Dhcp(dhcp::Args),
+    /// Enroll a device certificate with a SCEP CA.
+    Scep(scep::Args),
+    /// Register with SIP controllers, with failover and refresh.
+    Register(register::Args),
+    /// Run the file stage: fetch the upgrade script, settings and software.
+    Files(files::Args),
+    /// Firmware image signing tools for admins and the lab.
+    #[command(subcommand)]
+    Firmware(firmware::FirmwareCommand),
+    /// Boot the phone from power-on.
+    Boot(boot::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +54,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Settings(cmd) => settings::run(cmd),
+        Command::Dhcp(args) => dhcp::run(args),
+        Command::Scep(args) => scep::run(args),
+        Command::Register(args) => register::run(args),
+        Command::Files(args) => files::run(args),
+        Command::Firmware(cmd) => firmware::run(cmd),
+        Command::Boot(args) => boot::run(args),
     }
 }

@@ -1,0 +1,12 @@
+//! `phone dhcp` — placeholder until its issue lands; it refuses to run rather than pretend.
+
+use std::process::ExitCode;
+
+/// Arguments of `phone dhcp`.
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("phone dhcp: not built yet");
+    ExitCode::from(2)
+}
