@@ -1,0 +1,672 @@
+//! The store: every value with its source, precedence, and the effective view.
+//!
+//! Each parameter keeps one value per [`Source`] (a *layer*). The effective value is the one of
+//! the highest source that set it, else the registry default (Decision 6; spec/script.md §10:
+//! "a value from a lower source stays stored, so it reappears if the higher source drops its
+//! value"). Within one source a later value replaces an earlier one (a script chain runs in
+//! order). Every boot evaluates the scripts again from defaults: [`Store::begin_boot`] drops the
+//! settings-file layer and keeps DHCP, LLDP and craft values.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::controller::{Controller, merge_controllers, parse_controller_list};
+use crate::registry::{Param, lookup};
+use crate::source::Source;
+use crate::value::{ValueError, parse_decimal};
+
+/// Longest parameter name the store accepts.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest value the store accepts (LANGUAGES, the longest registry value, is 1096).
+pub const MAX_VALUE_LEN: usize = 4096;
+/// Most distinct parameter names the store holds (the vendor template names about 1000).
+pub const MAX_PARAMS: usize = 4096;
+
+/// Why a value was not applied. The earlier value stays (spec/script.md §4).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WarningKind {
+    /// The name is empty.
+    #[error("empty parameter name")]
+    EmptyName,
+    /// The name has a byte that is not printable ASCII or is a space.
+    #[error("bad parameter name")]
+    BadName,
+    /// The name is longer than [`MAX_NAME_LEN`].
+    #[error("parameter name longer than {MAX_NAME_LEN} characters")]
+    NameTooLong,
+    /// A raw value longer than [`MAX_VALUE_LEN`].
+    #[error("value longer than {MAX_VALUE_LEN} bytes")]
+    ValueTooLong,
+    /// The parameter is read-only status kept by the phone.
+    #[error("read-only parameter")]
+    ReadOnly,
+    /// The parameter may not be set from this source (spec/parameters.md "Sources").
+    #[error("may not be set by {0}")]
+    SourceNotAllowed(Source),
+    /// The value is invalid for the parameter.
+    #[error("{0}")]
+    Invalid(ValueError),
+    /// The store already holds [`MAX_PARAMS`] names.
+    #[error("too many parameters (at most {MAX_PARAMS})")]
+    StoreFull,
+    /// SSON: the name is not one the SSON may set (Decision 2).
+    #[error("not accepted in the SSON")]
+    NotAcceptedInSson,
+    /// SSON: a list element without a pair before it (spec/dhcp.md §5 step 3).
+    #[error("list element {0:?} without a NAME= before it")]
+    DanglingElement(String),
+}
+
+/// A value that was not applied, with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// The parameter name, upper case (empty for a [`WarningKind::DanglingElement`]).
+    pub name: String,
+    /// The source that tried to set it.
+    pub source: Source,
+    /// The line of the SET in its file, or 0 when the value did not come from a file.
+    pub line: u32,
+    /// What was wrong.
+    pub kind: WarningKind,
+}
+
+impl fmt::Display for Warning {
+    /// E.g. `L2QVLAN ignored (settings file): 5000 is out of range (0-4094)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            write!(f, "ignored ({}): {}", self.source, self.kind)
+        } else {
+            write!(f, "{} ignored ({}): {}", self.name, self.source, self.kind)
+        }
+    }
+}
+
+impl core::error::Error for Warning {}
+
+/// One stored value of one source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layer {
+    pub(crate) value: Vec<u8>,
+    pub(crate) line: u32,
+}
+
+/// All layers of one parameter; index = [`Source::index`] (index 0, the default, stays empty).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Slot {
+    pub(crate) layers: [Option<Layer>; 7],
+}
+
+impl Slot {
+    fn top(&self) -> Option<(Source, &Layer)> {
+        Source::ALL
+            .iter()
+            .rev()
+            .find_map(|&s| self.layers[s.index()].as_ref().map(|l| (s, l)))
+    }
+    fn is_empty(&self) -> bool {
+        self.layers.iter().all(Option::is_none)
+    }
+}
+
+/// The effective value of one parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Effective<'a> {
+    /// Upper-case name.
+    pub name: &'a str,
+    /// The value: normalised ASCII for a registry parameter, raw bytes otherwise.
+    pub value: &'a [u8],
+    /// The source that gave it ([`Source::Default`] for the registry default).
+    pub source: Source,
+    /// The line of the SET for a settings-file value, else 0.
+    pub line: u32,
+    /// The registry entry, or `None` for a raw parameter.
+    pub param: Option<&'static Param>,
+}
+
+impl<'a> Effective<'a> {
+    /// The value as text, if it is UTF-8 (always for a registry parameter).
+    #[must_use]
+    pub fn as_str(&self) -> Option<&'a str> {
+        core::str::from_utf8(self.value).ok()
+    }
+}
+
+/// Parameter values by source, with Decision 6 precedence. See the crate example.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Store {
+    pub(crate) map: BTreeMap<String, Slot>,
+}
+
+/// Validate a name: non-empty, printable ASCII without spaces, at most [`MAX_NAME_LEN`].
+pub(crate) fn check_name(name: &str) -> Result<(), WarningKind> {
+    if name.is_empty() {
+        return Err(WarningKind::EmptyName);
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(WarningKind::NameTooLong);
+    }
+    if !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(WarningKind::BadName);
+    }
+    Ok(())
+}
+
+/// Validate `value` for `name` coming from `source`: the stored form (normalised for a registry
+/// parameter) or why it is refused.
+pub(crate) fn validate(
+    name: &str,
+    value: &[u8],
+    source: Source,
+) -> Result<(Option<&'static Param>, Vec<u8>), WarningKind> {
+    check_name(name)?;
+    if value.len() > MAX_VALUE_LEN {
+        return Err(WarningKind::ValueTooLong);
+    }
+    match lookup(name) {
+        Some(p) => {
+            if p.sources.is_read_only() {
+                return Err(WarningKind::ReadOnly);
+            }
+            if source == Source::Default || !p.admits(source) {
+                return Err(WarningKind::SourceNotAllowed(source));
+            }
+            let v = p.check(value).map_err(WarningKind::Invalid)?;
+            Ok((Some(p), v.into_bytes()))
+        }
+        None if source == Source::Default => Err(WarningKind::SourceNotAllowed(source)),
+        None => Ok((None, value.to_vec())),
+    }
+}
+
+impl Store {
+    /// An empty store: every registry parameter has its default.
+    #[must_use]
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    /// Set `name` to `value` from `source`; `line` is the SET's line in its file (0 if none).
+    ///
+    /// The name is case-insensitive. A registry parameter is validated and normalised; a name
+    /// outside the registry is kept as a raw byte string. An invalid value, a source the
+    /// parameter does not admit, or a read-only parameter is refused with a [`Warning`] and
+    /// the earlier value stays (spec/script.md §4).
+    ///
+    /// # Errors
+    /// The [`Warning`] to report; the store is unchanged.
+    pub fn apply_set(
+        &mut self,
+        name: &str,
+        value: impl AsRef<[u8]>,
+        source: Source,
+        line: u32,
+    ) -> Result<(), Warning> {
+        let warn = |kind| Warning {
+            name: name.to_ascii_uppercase(),
+            source,
+            line,
+            kind,
+        };
+        let (param, stored) = validate(name, value.as_ref(), source).map_err(warn)?;
+        let key = param.map_or_else(|| name.to_ascii_uppercase(), |p| String::from(p.name));
+        if !self.map.contains_key(&key) && self.map.len() >= MAX_PARAMS {
+            return Err(warn(WarningKind::StoreFull));
+        }
+        let slot = self.map.entry(key).or_default();
+        slot.layers[source.index()] = Some(Layer {
+            value: stored,
+            line,
+        });
+        Ok(())
+    }
+
+    /// Remove the value `source` gave `name` (e.g. LLDP no longer announces a VLAN). The value
+    /// of the next lower source, or the default, becomes effective again.
+    pub fn unset(&mut self, name: &str, source: Source) {
+        let key = name.to_ascii_uppercase();
+        if let Some(slot) = self.map.get_mut(&key) {
+            slot.layers[source.index()] = None;
+            if slot.is_empty() {
+                self.map.remove(&key);
+            }
+        }
+    }
+
+    /// Drop every value of `source`, e.g. [`Source::Sson`] before applying a new lease.
+    pub fn clear_source(&mut self, source: Source) {
+        for slot in self.map.values_mut() {
+            slot.layers[source.index()] = None;
+        }
+        self.map.retain(|_, s| !s.is_empty());
+    }
+
+    /// Start a new boot: the scripts run again from defaults (Decision 6), so the settings-file
+    /// layer is dropped. DHCP, LLDP and craft values stay until their sources replace them.
+    pub fn begin_boot(&mut self) {
+        self.clear_source(Source::SettingsFile);
+    }
+
+    /// The effective value of `name` (case-insensitive): the highest source's value, else the
+    /// registry default. `None` for a raw name no source set.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Effective<'_>> {
+        let param = lookup(name);
+        let key = param.map_or_else(|| name.to_ascii_uppercase(), |p| String::from(p.name));
+        if let Some((k, slot)) = self.map.get_key_value(&key)
+            && let Some(e) = effective_of(k, slot)
+        {
+            return Some(e);
+        }
+        param.map(|p| Effective {
+            name: p.name,
+            value: p.default.as_bytes(),
+            source: Source::Default,
+            line: 0,
+            param: Some(p),
+        })
+    }
+
+    /// The effective value of every parameter that any source set, sorted by name (bytewise,
+    /// upper case). Parameters only at their default are not listed.
+    pub fn effective(&self) -> impl Iterator<Item = Effective<'_>> + '_ {
+        self.map
+            .iter()
+            .filter_map(|(k, slot)| effective_of(k, slot))
+    }
+
+    /// Every value stored for `name`, highest source first: `(source, value, line)`.
+    pub fn layers(&self, name: &str) -> impl Iterator<Item = (Source, &[u8], u32)> + '_ {
+        let slot = self.map.get(&name.to_ascii_uppercase());
+        Source::ALL.iter().rev().filter_map(move |&s| {
+            slot.and_then(|sl| sl.layers[s.index()].as_ref())
+                .map(|l| (s, l.value.as_slice(), l.line))
+        })
+    }
+
+    /// Number of parameter names any source set.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no source set anything.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The effective value as text (`None` for an unset raw name or non-UTF-8 raw bytes).
+    #[must_use]
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|e| e.as_str())
+    }
+
+    /// The effective value as an integer (`None` if unset, empty or not a number).
+    #[must_use]
+    pub fn int(&self, name: &str) -> Option<u32> {
+        let s = self.str(name)?;
+        parse_decimal(s).ok().and_then(|v| u32::try_from(v).ok())
+    }
+
+    /// The effective value as a 0/1 flag (`None` if unset or not 0/1).
+    #[must_use]
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        match self.int(name)? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// The effective value split on `,` (server lists, TRUSTCERTS…); empty for `""` or unset.
+    #[must_use]
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        match self.str(name) {
+            None | Some("") => Vec::new(),
+            Some(s) => s.split(',').collect(),
+        }
+    }
+
+    /// HTTPSRVR as a list of hosts, in order.
+    #[must_use]
+    pub fn http_servers(&self) -> Vec<&str> {
+        self.list("HTTPSRVR")
+    }
+
+    /// TLSSRVR as a list of hosts, in order.
+    #[must_use]
+    pub fn tls_servers(&self) -> Vec<&str> {
+        self.list("TLSSRVR")
+    }
+
+    /// HTTPPORT (default 80).
+    #[must_use]
+    pub fn http_port(&self) -> u16 {
+        self.int("HTTPPORT")
+            .and_then(|v| u16::try_from(v).ok())
+            .unwrap_or(80)
+    }
+
+    /// TLSPORT (default 443).
+    #[must_use]
+    pub fn tls_port(&self) -> u16 {
+        self.int("TLSPORT")
+            .and_then(|v| u16::try_from(v).ok())
+            .unwrap_or(443)
+    }
+
+    /// The configured controllers (spec/sip.md §2): the SIP_CONTROLLER_LIST of every source,
+    /// highest priority first (craft, settings file, SSON, option 43), each list in its own
+    /// order, normalised with the default port and transport, duplicates removed (the first
+    /// occurrence wins).
+    #[must_use]
+    pub fn controllers(&self) -> Vec<Controller> {
+        let lists: Vec<Vec<Controller>> = self
+            .layers("SIP_CONTROLLER_LIST")
+            .filter_map(|(_, v, _)| core::str::from_utf8(v).ok())
+            .filter_map(|s| parse_controller_list(s).ok())
+            .collect();
+        merge_controllers(lists.iter().map(Vec::as_slice))
+    }
+}
+
+fn effective_of<'a>(key: &'a str, slot: &'a Slot) -> Option<Effective<'a>> {
+    slot.top().map(|(source, layer)| Effective {
+        name: key,
+        value: &layer.value,
+        source,
+        line: layer.line,
+        param: lookup(key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::Transport;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn set(st: &mut Store, n: &str, v: &str, s: Source) {
+        if let Err(w) = st.apply_set(n, v, s, 0) {
+            panic!("{n}={v} from {s:?} refused: {w}");
+        }
+    }
+
+    /// Decision 6 for every ordered pair of sources both admitted by a parameter: the higher
+    /// source wins in whichever order the two are applied, and the lower one reappears when
+    /// the higher one is removed.
+    #[test]
+    fn precedence_every_pair_of_sources() {
+        // L2QVLAN admits F, O, S, L, C; HTTPSRVR admits D, O, S, F, C: together every source.
+        let mut pairs = 0;
+        for name in ["L2QVLAN", "HTTPSRVR"] {
+            let p = lookup(name).unwrap_or_else(|| panic!("{name}"));
+            let admitted: Vec<Source> = Source::ALL
+                .iter()
+                .copied()
+                .filter(|&s| s != Source::Default && p.admits(s))
+                .collect();
+            for &lo in &admitted {
+                for &hi in admitted.iter().filter(|&&h| h > lo) {
+                    for hi_first in [false, true] {
+                        let mut st = Store::new();
+                        let (vl, vh) = ("11", "22");
+                        if hi_first {
+                            set(&mut st, name, vh, hi);
+                            set(&mut st, name, vl, lo);
+                        } else {
+                            set(&mut st, name, vl, lo);
+                            set(&mut st, name, vh, hi);
+                        }
+                        let e = st.get(name).unwrap_or_else(|| panic!("{name}"));
+                        assert_eq!(
+                            (e.value, e.source),
+                            (vh.as_bytes(), hi),
+                            "{name} {lo:?}<{hi:?}"
+                        );
+                        st.unset(name, hi);
+                        let e = st.get(name).unwrap_or_else(|| panic!("{name}"));
+                        assert_eq!(
+                            (e.value, e.source),
+                            (vl.as_bytes(), lo),
+                            "{name} {lo:?} back"
+                        );
+                        pairs += 1;
+                    }
+                }
+            }
+        }
+        // 5 sources each: 10 pairs per parameter, two orders.
+        assert_eq!(pairs, 40);
+    }
+
+    #[test]
+    fn named_pairs_from_the_spec() {
+        let mut st = Store::new();
+        // The settings file overrides DHCP for the same name (DNSSRVR L494, HTTPSRVR L8588).
+        set(&mut st, "DNSSRVR", "10.0.0.53", Source::DhcpStandard);
+        set(&mut st, "DNSSRVR", "10.0.0.54", Source::Sson);
+        assert_eq!(st.str("DNSSRVR"), Some("10.0.0.54"));
+        set(&mut st, "dnssrvr", "10.1.1.1", Source::SettingsFile);
+        assert_eq!(st.str("DNSSRVR"), Some("10.1.1.1"));
+        // VLAN: LLDP outranks the settings file, craft outranks LLDP.
+        set(&mut st, "L2QVLAN", "10", Source::SettingsFile);
+        set(&mut st, "L2QVLAN", "20", Source::Lldp);
+        assert_eq!(st.int("L2QVLAN"), Some(20));
+        set(&mut st, "L2QVLAN", "30", Source::Craft);
+        assert_eq!(st.int("L2QVLAN"), Some(30));
+        // LLDP may set only the VLAN values.
+        let w = st.apply_set("HTTPSRVR", "x", Source::Lldp, 0);
+        assert_eq!(
+            w.map_err(|w| w.kind),
+            Err(WarningKind::SourceNotAllowed(Source::Lldp))
+        );
+        // GROUP is craft only; files may not set it (spec/script.md §12).
+        let w = st.apply_set("GROUP", "5", Source::SettingsFile, 7);
+        assert_eq!(
+            w,
+            Err(Warning {
+                name: "GROUP".to_string(),
+                source: Source::SettingsFile,
+                line: 7,
+                kind: WarningKind::SourceNotAllowed(Source::SettingsFile)
+            })
+        );
+        assert_eq!(st.int("GROUP"), Some(0));
+        assert_eq!(
+            st.apply_set("MACADDR", "001122334455", Source::Craft, 0)
+                .map_err(|w| w.kind),
+            Err(WarningKind::ReadOnly)
+        );
+    }
+
+    #[test]
+    fn invalid_value_keeps_the_earlier_one() {
+        let mut st = Store::new();
+        set(&mut st, "L2QVLAN", "100", Source::SettingsFile);
+        let w = st.apply_set("L2QVLAN", "5000", Source::SettingsFile, 12);
+        let w = w.err().unwrap_or_else(|| panic!("5000 must be refused"));
+        assert!(matches!(
+            w.kind,
+            WarningKind::Invalid(ValueError::OutOfRange { value: 5000, .. })
+        ));
+        assert_eq!(
+            w.to_string(),
+            "L2QVLAN ignored (settings file): 5000 is out of range (0-4094)"
+        );
+        assert_eq!(st.int("L2QVLAN"), Some(100));
+        // A later valid SET from the same source replaces the earlier one, line and all.
+        assert!(
+            st.apply_set("L2QVLAN", "0200", Source::SettingsFile, 13)
+                .is_ok()
+        );
+        let e = st.get("L2QVLAN").unwrap_or_else(|| panic!("set"));
+        assert_eq!((e.value, e.line), (&b"200"[..], 13));
+    }
+
+    #[test]
+    fn defaults_raw_values_and_iteration() {
+        let mut st = Store::new();
+        assert_eq!(
+            st.get("HTTPPORT").map(|e| (e.value, e.source)),
+            Some((&b"80"[..], Source::Default))
+        );
+        assert_eq!(st.http_port(), 80);
+        assert_eq!(st.tls_port(), 443);
+        assert!(st.get("PHONEKEY").is_none());
+        assert_eq!(st.effective().count(), 0);
+        set(&mut st, "phonekey", "Line1", Source::SettingsFile);
+        assert!(
+            st.apply_set("DIALPLAN", b"[2-4]xxx|\xe9", Source::SettingsFile, 3)
+                .is_ok()
+        );
+        set(
+            &mut st,
+            "HTTPSRVR",
+            "10.0.0.5,files.example",
+            Source::Option43,
+        );
+        set(&mut st, "TLSPORT", "8443", Source::Sson);
+        let names: Vec<&str> = st.effective().map(|e| e.name).collect();
+        assert_eq!(names, vec!["DIALPLAN", "HTTPSRVR", "PHONEKEY", "TLSPORT"]);
+        assert_eq!(
+            st.get("dialplan").map(|e| e.value),
+            Some(&b"[2-4]xxx|\xe9"[..])
+        );
+        assert_eq!(st.str("DIALPLAN"), None, "not UTF-8");
+        assert_eq!(st.http_servers(), vec!["10.0.0.5", "files.example"]);
+        assert_eq!(st.tls_servers(), Vec::<&str>::new());
+        assert_eq!(st.tls_port(), 8443);
+        assert_eq!(st.flag("TLSSRVRID"), Some(true));
+        assert_eq!(st.int("APPSTAT"), None);
+        assert_eq!(st.len(), 4);
+        // Bounds on raw names and values.
+        assert_eq!(
+            st.apply_set("", "1", Source::SettingsFile, 0)
+                .map_err(|w| w.kind),
+            Err(WarningKind::EmptyName)
+        );
+        assert_eq!(
+            st.apply_set("A B", "1", Source::SettingsFile, 0)
+                .map_err(|w| w.kind),
+            Err(WarningKind::BadName)
+        );
+        let long = "N".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(
+            st.apply_set(&long, "1", Source::SettingsFile, 0)
+                .map_err(|w| w.kind),
+            Err(WarningKind::NameTooLong)
+        );
+        let big = vec![b'x'; MAX_VALUE_LEN + 1];
+        assert_eq!(
+            st.apply_set("X", &big, Source::SettingsFile, 0)
+                .map_err(|w| w.kind),
+            Err(WarningKind::ValueTooLong)
+        );
+    }
+
+    #[test]
+    fn store_is_bounded() {
+        let mut st = Store::new();
+        for i in 0..MAX_PARAMS {
+            assert!(
+                st.apply_set(&alloc::format!("P{i}"), "1", Source::SettingsFile, 0)
+                    .is_ok()
+            );
+        }
+        assert_eq!(
+            st.apply_set("ONE_MORE", "1", Source::SettingsFile, 0)
+                .map_err(|w| w.kind),
+            Err(WarningKind::StoreFull)
+        );
+        // An existing name can still change.
+        assert!(st.apply_set("P0", "2", Source::SettingsFile, 0).is_ok());
+    }
+
+    #[test]
+    fn each_boot_starts_the_scripts_from_defaults() {
+        let mut st = Store::new();
+        set(&mut st, "HTTPSRVR", "10.0.0.1", Source::DhcpStandard);
+        set(&mut st, "HTTPSRVR", "10.0.0.2", Source::SettingsFile);
+        set(&mut st, "REGISTERWAIT", "300", Source::SettingsFile);
+        set(&mut st, "SIPDOMAIN", "craft.example", Source::Craft);
+        st.begin_boot();
+        assert_eq!(st.str("HTTPSRVR"), Some("10.0.0.1"));
+        assert_eq!(
+            st.get("REGISTERWAIT").map(|e| (e.value, e.source)),
+            Some((&b"900"[..], Source::Default))
+        );
+        assert_eq!(st.str("SIPDOMAIN"), Some("craft.example"));
+        st.clear_source(Source::DhcpStandard);
+        assert_eq!(st.str("HTTPSRVR"), Some(""));
+        assert_eq!(
+            st.effective().map(|e| e.name).collect::<Vec<_>>(),
+            vec!["SIPDOMAIN"]
+        );
+    }
+
+    #[test]
+    fn controller_list_merges_all_sources() {
+        let mut st = Store::new();
+        set(
+            &mut st,
+            "SIP_CONTROLLER_LIST",
+            "10.0.0.9;transport=udp,10.0.0.1",
+            Source::Option43,
+        );
+        set(
+            &mut st,
+            "SIP_CONTROLLER_LIST",
+            "10.0.0.2:5061",
+            Source::Sson,
+        );
+        set(
+            &mut st,
+            "SIP_CONTROLLER_LIST",
+            "10.0.0.1:5061;transport=tls,10.0.0.3;transport=tcp",
+            Source::SettingsFile,
+        );
+        set(
+            &mut st,
+            "SIP_CONTROLLER_LIST",
+            "10.0.0.3;transport=TCP,10.0.0.4",
+            Source::Craft,
+        );
+        let got: Vec<String> = st.controllers().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            vec![
+                "10.0.0.3:5060;transport=tcp",
+                "10.0.0.4:5061;transport=tls",
+                "10.0.0.1:5061;transport=tls",
+                "10.0.0.2:5061;transport=tls",
+                "10.0.0.9:5060;transport=udp",
+            ]
+        );
+        // The effective *string* is still the highest source's whole value.
+        assert_eq!(
+            st.str("SIP_CONTROLLER_LIST"),
+            Some("10.0.0.3;transport=TCP,10.0.0.4")
+        );
+        // A bad designator makes the whole value invalid; the earlier value stays.
+        assert!(
+            st.apply_set(
+                "SIP_CONTROLLER_LIST",
+                "10.0.0.7,proxy",
+                Source::SettingsFile,
+                0
+            )
+            .is_err()
+        );
+        assert_eq!(st.controllers().len(), 5);
+        assert_eq!(
+            st.controllers().first().map(|c| c.transport),
+            Some(Transport::Tcp)
+        );
+        assert!(Store::new().controllers().is_empty());
+    }
+}
