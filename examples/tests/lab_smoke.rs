@@ -1,0 +1,305 @@
+//! Proves the lab works: every server answers real clients from the client namespace, servers
+//! stop and start on demand, failure switches act, and labs with different ids run at once.
+//! Needs root and `sudo examples/lab/install`; fails (never skips) without them.
+
+mod common;
+
+use common::lab::{Dhcp, KamSwitch, Lab, LabConfig, Server, StaticHost, secs};
+use std::net::Ipv4Addr;
+
+const SIP_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/sip_register.py");
+
+fn curl(lab: &Lab, args: &[&str]) -> common::lab::CmdOutput {
+    let mut a = vec!["curl", "-sS", "--max-time", "5"];
+    a.extend_from_slice(args);
+    lab.run_cli(&a, secs(10))
+}
+
+fn http_code(lab: &Lab, url: &str) -> String {
+    let out = curl(lab, &["-o", "/dev/null", "-w", "%{http_code}", url]);
+    out.stdout
+}
+
+/// sipsak OPTIONS (`sip:ping@IP`) over udp or tcp; kamailio answers 200 → exit 0.
+fn sipsak_ok(lab: &Lab, ip: Ipv4Addr, transport: &str) -> bool {
+    lab.run_cli(
+        &[
+            "sipsak",
+            "-s",
+            &format!("sip:ping@{ip}"),
+            &format!("--transport={transport}"),
+        ],
+        secs(15),
+    )
+    .success()
+}
+
+/// Our stdlib SIP client: REGISTER (or OPTIONS) over udp/tcp/tls; returns its output.
+fn sip(lab: &Lab, ip: Ipv4Addr, transport: &str, extra: &[&str]) -> common::lab::CmdOutput {
+    let ca = lab.ca_cert();
+    let ip = ip.to_string();
+    let mut a = vec![
+        "python3",
+        SIP_CLIENT,
+        &ip,
+        "1001",
+        "1001pass",
+        "--transport",
+        transport,
+        "--cacert",
+        ca.to_str().expect("utf-8 path"),
+    ];
+    a.extend_from_slice(extra);
+    lab.run_cli(&a, secs(15))
+}
+
+fn check_lab_answers(lab: &Lab) {
+    let (ip1, ip2) = (lab.srv_ip1(), lab.srv_ip2());
+    let ca = lab.ca_cert();
+    let ca = ca.to_str().expect("utf-8 path");
+
+    // DHCP: a real lease with option 242 as configured.
+    let lease = lab.dhcp_lease(false, secs(10));
+    assert_eq!(
+        lease.opt242.as_deref(),
+        Some(lab.sson()),
+        "{}",
+        lease.output
+    );
+    assert_eq!(lease.router, Some(ip1));
+    assert!(
+        lease.ip.to_string().starts_with(&format!("{}.", lab.net())),
+        "{lease:?}"
+    );
+
+    // HTTP and HTTPS (verified against the lab CA; refused without it).
+    let body = curl(lab, &["-f", &lab.http_url("46xxsettings.txt")]);
+    assert!(body.success(), "{body:?}");
+    assert!(
+        body.stdout.contains(&format!("{ip1}:5060;transport=udp")),
+        "{body:?}"
+    );
+    let https = curl(
+        lab,
+        &["-f", "--cacert", ca, &lab.https_url("96x1Supgrade.txt")],
+    );
+    assert!(
+        https.success() && https.stdout.contains("GET 46xxsettings.txt"),
+        "{https:?}"
+    );
+    let https2 = curl(
+        lab,
+        &["-f", "--cacert", ca, &format!("https://{ip2}/lab-ca.pem")],
+    );
+    assert!(
+        https2.success() && https2.stdout.contains("BEGIN CERTIFICATE"),
+        "{https2:?}"
+    );
+    assert!(!curl(lab, &["-f", &lab.https_url("46xxsettings.txt")]).success());
+    assert_eq!(http_code(lab, &lab.http_url("nope.txt")), "404");
+    assert_eq!(http_code(lab, &lab.http_url("status/503")), "503");
+
+    // SCEP GetCACaps and GetCACert.
+    let caps = curl(
+        lab,
+        &["-f", &format!("{}?operation=GetCACaps", lab.scep_url())],
+    );
+    assert!(caps.success(), "{caps:?}");
+    for cap in ["POSTPKIOperation", "SHA-256", "AES"] {
+        assert!(
+            caps.stdout.lines().any(|l| l == cap),
+            "{cap} missing: {caps:?}"
+        );
+    }
+
+    // Both registrars: OPTIONS over UDP and TCP (sipsak), REGISTER with digest over UDP, TCP
+    // and TLS (server cert checked against the lab CA).
+    for ip in [ip1, ip2] {
+        for t in ["udp", "tcp"] {
+            assert!(sipsak_ok(lab, ip, t), "sipsak OPTIONS {t} to {ip}");
+        }
+        for t in ["udp", "tcp", "tls"] {
+            let r = sip(lab, ip, t, &[]);
+            assert!(
+                r.success() && r.stdout.contains("200 OK"),
+                "REGISTER {t} {ip}: {r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn full_lab_with_dnsmasq_every_server_answers() {
+    let lab = Lab::up(LabConfig::new("smk1"));
+    check_lab_answers(&lab);
+    // TLS without the lab CA is refused by our client (exit 2: no connection).
+    let no_ca = lab.run_cli(
+        &[
+            "python3",
+            SIP_CLIENT,
+            &lab.srv_ip1().to_string(),
+            "1001",
+            "1001pass",
+            "--transport",
+            "tls",
+        ],
+        secs(10),
+    );
+    assert_eq!(no_ca.code(), Some(2), "{no_ca:?}");
+    // openssl s_client: the TLS listener presents the server cert from the lab CA.
+    let s_client = lab.run_cli(
+        &[
+            "openssl",
+            "s_client",
+            "-connect",
+            &format!("{}:5061", lab.srv_ip2()),
+            "-CAfile",
+            lab.ca_cert().to_str().expect("utf-8"),
+            "-verify_return_error",
+            "-brief",
+        ],
+        secs(10),
+    );
+    assert!(
+        s_client.stderr.contains("Verification: OK"),
+        "openssl s_client: {s_client:?}"
+    );
+}
+
+#[test]
+fn kea_short_lease_and_static_host() {
+    let cfg = LabConfig {
+        dhcp: Dhcp::Kea,
+        lease_secs: 30,
+        sson: Some("L2Q=1,L2QVLAN=0,MCIPADD=@IP1@,HTTPSRVR=@IP1@".into()),
+        kam2: false,
+        ..LabConfig::new("smk2")
+    };
+    let lab = Lab::up(cfg);
+    let lease = lab.dhcp_lease(false, secs(10));
+    assert_eq!(lease.lease_secs, 30, "{}", lease.output);
+    let want = format!("L2Q=1,L2QVLAN=0,MCIPADD={0},HTTPSRVR={0}", lab.srv_ip1());
+    assert_eq!(lease.opt242.as_deref(), Some(want.as_str()));
+    check_only_kam1(&lab);
+    drop(lab);
+
+    // The same id again, now with a reservation for the client's MAC and its own option 242.
+    for dhcp in [Dhcp::Kea, Dhcp::Dnsmasq] {
+        let lab = Lab::up(LabConfig {
+            dhcp,
+            hosts: vec![StaticHost::client("@NET@.20", Some("HOST=@IP2@"))],
+            http: false,
+            scep: false,
+            kam1: false,
+            kam2: false,
+            ..LabConfig::new("smk2")
+        });
+        let lease = lab.dhcp_lease(false, secs(10));
+        let fixed: Ipv4Addr = format!("{}.20", lab.net()).parse().expect("ip");
+        assert_eq!(lease.ip, fixed, "{dhcp:?}: {}", lease.output);
+        let want = format!("HOST={}", lab.srv_ip2());
+        assert_eq!(
+            lease.opt242.as_deref(),
+            Some(want.as_str()),
+            "{dhcp:?}: {}",
+            lease.output
+        );
+    }
+}
+
+fn check_only_kam1(lab: &Lab) {
+    assert!(lab.is_running(Server::Kam1));
+    assert!(!lab.is_running(Server::Kam2));
+    assert!(sipsak_ok(lab, lab.srv_ip1(), "udp"));
+}
+
+#[test]
+fn servers_stop_start_and_fail_on_demand() {
+    let lab = Lab::up(LabConfig::new("smk3"));
+    lab.client_static_ip(None);
+    let ip1 = lab.srv_ip1();
+
+    // First registrar dead, then back.
+    lab.stop(Server::Kam1);
+    assert!(!lab.is_running(Server::Kam1));
+    let dead = sip(&lab, ip1, "udp", &["--timeout", "1"]);
+    assert_eq!(
+        dead.code(),
+        Some(2),
+        "kam1 stopped must not answer: {dead:?}"
+    );
+    assert!(
+        sip(&lab, lab.srv_ip2(), "udp", &[]).success(),
+        "kam2 must still answer"
+    );
+    lab.start(Server::Kam1);
+    assert!(sip(&lab, ip1, "udp", &[]).success());
+
+    // File server down, then back.
+    lab.stop(Server::Http);
+    assert!(!curl(&lab, &["-f", &lab.http_url("46xxsettings.txt")]).success());
+    lab.start(Server::Http);
+    assert!(curl(&lab, &["-f", &lab.http_url("46xxsettings.txt")]).success());
+    lab.write_doc("sub/new.txt", "fresh\n");
+    assert_eq!(
+        curl(&lab, &["-f", &lab.http_url("sub/new.txt")]).stdout,
+        "fresh\n"
+    );
+
+    // Failure switches.
+    lab.kam_switch(Server::Kam1, KamSwitch::Fail503, 1);
+    let r = sip(&lab, ip1, "udp", &[]);
+    assert!(
+        r.stdout.contains("503 Service Unavailable") && r.stdout.contains("Retry-After: 5"),
+        "{r:?}"
+    );
+    lab.kam_switch(Server::Kam1, KamSwitch::RetryAfter, 0);
+    let r = sip(&lab, ip1, "udp", &[]);
+    assert!(
+        r.stdout.contains("503") && !r.stdout.contains("Retry-After"),
+        "{r:?}"
+    );
+    lab.kam_switch(Server::Kam1, KamSwitch::Fail503, 0);
+    lab.kam_switch(Server::Kam1, KamSwitch::Drop, 1);
+    assert_eq!(sip(&lab, ip1, "tcp", &["--timeout", "1"]).code(), Some(2));
+    lab.kam_switch(Server::Kam1, KamSwitch::Drop, 0);
+    let r = sip(&lab, ip1, "udp", &["--expires", "30"]);
+    assert!(
+        r.stdout.contains("423 Interval Too Brief") && r.stdout.contains("Min-Expires: 60"),
+        "{r:?}"
+    );
+    assert!(sip(&lab, ip1, "tls", &[]).success());
+    assert!(lab.log(Server::Kam1).contains("REGISTER from"));
+}
+
+#[test]
+fn two_labs_run_at_the_same_time() {
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            Lab::up(LabConfig {
+                kam2: false,
+                ..LabConfig::new("smc1")
+            })
+        });
+        let b = s.spawn(|| {
+            Lab::up(LabConfig {
+                dhcp: Dhcp::Kea,
+                kam2: false,
+                ..LabConfig::new("smc2")
+            })
+        });
+        (a.join().expect("lab smc1"), b.join().expect("lab smc2"))
+    });
+    assert_ne!(a.ns_cli(), b.ns_cli());
+    assert_ne!(a.net(), b.net());
+    for lab in [&a, &b] {
+        let lease = lab.dhcp_lease(false, secs(10));
+        assert_eq!(lease.opt242.as_deref(), Some(lab.sson()));
+        assert!(curl(lab, &["-f", &lab.http_url("46xxsettings.txt")]).success());
+        check_only_kam1(lab);
+    }
+    // Tearing one down leaves the other working.
+    drop(a);
+    assert!(sipsak_ok(&b, b.srv_ip1(), "tcp"));
+    assert!(curl(&b, &["-f", &b.http_url("96x1Supgrade.txt")]).success());
+}
