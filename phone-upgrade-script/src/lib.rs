@@ -1,6 +1,6 @@
 //! The language of Avaya-style upgrade and settings files (`96x1Supgrade.txt`,
 //! `46xxsettings.txt`, …): a byte-level parser, a Sans-IO interpreter, the software decision and
-//! a linter. The rules are those of `spec/script.md` and Decisions 5, 9 and 10.
+//! a [linter](lint). The rules are those of `spec/script.md` and Decisions 5, 9 and 10.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -31,6 +31,7 @@
 
 extern crate alloc;
 
+pub mod lint;
 pub mod parse;
 pub mod print;
 pub mod run;
