@@ -85,6 +85,10 @@ pub enum Failure {
     /// The request deadline passed.
     #[error("timed out")]
     Timeout,
+    /// The connection could not be made (refused, unreachable, TLS handshake or trust failure);
+    /// reported by the caller, never by [`HttpGet`] itself.
+    #[error("could not connect")]
+    Connect,
     /// The connection was reset or broke.
     #[error("connection reset")]
     Reset,
@@ -400,6 +404,8 @@ impl HttpGet {
     }
 
     fn finish(&mut self, outcome: Outcome) {
+        // A request that never went out (e.g. the connect timed out) is not sent any more.
+        self.request = None;
         self.buf = Vec::new();
         self.state = State::Finished(Some(outcome));
     }

@@ -31,3 +31,4 @@ pub mod display;
 pub mod firmware;
 pub mod flash;
 pub mod http;
+pub mod stage;
