@@ -303,3 +303,67 @@ fn two_labs_run_at_the_same_time() {
     assert!(sipsak_ok(&b, b.srv_ip1(), "tcp"));
     assert!(curl(&b, &["-f", &b.http_url("96x1Supgrade.txt")]).success());
 }
+
+#[test]
+fn voice_vlan_tagged_dhcp_https_and_sip() {
+    let lab = Lab::up(LabConfig {
+        vlan: Some(100),
+        sson: Some("L2Q=1,L2QVLAN=@VID@,VLANTEST=60".into()),
+        ..LabConfig::new("smv1")
+    });
+    assert_eq!(lab.vlan_id(), Some(100));
+    let probe = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/dhcp_tagged_probe.py");
+    // A DISCOVER tagged VID 100, built in user space on the untagged veth (the way a phone's raw
+    // DHCP client does it), is answered on the voice subnet, tagged 100; priority-tagged (VID 0)
+    // on the data subnet, untagged; another VID not at all.
+    let out = lab.run_cli_ok(&["python3", probe, lab.client_if(), "100"], secs(10));
+    assert!(
+        out.contains(&format!("yiaddr={}.", lab.vlan_net())) && out.contains("vid=100"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("opt242={}", lab.vlan_sson())),
+        "{out}"
+    );
+    let out = lab.run_cli_ok(&["python3", probe, lab.client_if(), "0"], secs(10));
+    assert!(
+        out.contains(&format!("yiaddr={}.", lab.net())) && out.contains("vid=None"),
+        "{out}"
+    );
+    assert!(
+        out.contains("opt242=L2Q=1,L2QVLAN=100,VLANTEST=60"),
+        "{out}"
+    );
+    let none = lab.run_cli(
+        &["python3", probe, lab.client_if(), "101", "--timeout", "2"],
+        secs(10),
+    );
+    assert_eq!(none.code(), Some(1), "{none:?}");
+
+    // The client's VLAN interface: lease, HTTPS and SIP over TLS on the voice VLAN.
+    assert_eq!(lab.vlan_client_up(), lab.vlan_client_if());
+    let lease = lab.dhcp_lease(true, secs(10));
+    assert_eq!(lease.iface, lab.vlan_client_if());
+    assert!(
+        lease
+            .ip
+            .to_string()
+            .starts_with(&format!("{}.", lab.vlan_net())),
+        "{lease:?}"
+    );
+    assert_eq!(lease.router, Some(lab.vlan_srv_ip()));
+    let ca = lab.ca_cert();
+    let url = format!("https://{}/46xxsettings.txt", lab.vlan_srv_ip());
+    assert!(curl(&lab, &["-f", "--cacert", ca.to_str().expect("utf-8"), &url]).success());
+    assert!(sip(&lab, lab.vlan_srv_ip(), "tls", &[]).success());
+
+    // Voice VLAN down (the relay stopped): no lease there; back up: lease again.
+    lab.stop(Server::Vlan);
+    let gone = lab.run_cli(
+        &["python3", probe, lab.client_if(), "100", "--timeout", "2"],
+        secs(10),
+    );
+    assert_eq!(gone.code(), Some(1), "{gone:?}");
+    lab.start(Server::Vlan);
+    lab.run_cli_ok(&["python3", probe, lab.client_if(), "100"], secs(10));
+}

@@ -66,6 +66,9 @@ impl Dhcp {
 /// One server of the lab, for [`Lab::stop`], [`Lab::start`], [`Lab::log`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
+    /// The server side of the voice VLAN (user-space 802.1Q relay, `vlan_relay.py`): stopping
+    /// it takes the whole voice VLAN down, as a switch that drops the VLAN would.
+    Vlan,
     /// dnsmasq or kea on the data subnet (and the voice VLAN).
     Dhcp,
     /// nginx, HTTP :80 and HTTPS :443 on every server address.
@@ -82,6 +85,7 @@ impl Server {
     /// The name the lab script uses.
     pub fn name(self) -> &'static str {
         match self {
+            Server::Vlan => "vlan",
             Server::Dhcp => "dhcp",
             Server::Http => "http",
             Server::Scep => "scep",
@@ -544,6 +548,18 @@ impl Lab {
     pub fn vlan_srv_ip(&self) -> Ipv4Addr {
         self.ip("VLAN_SRV_IP")
     }
+    /// The voice VLAN subnet's first three octets, e.g. `10.78.147`.
+    pub fn vlan_net(&self) -> &str {
+        self.env("VLAN_NET")
+    }
+    /// Name of the client's VLAN interface (`VETH_CLI.VID`; exists after [`Lab::vlan_client_up`]).
+    pub fn vlan_client_if(&self) -> &str {
+        self.env("VLAN_CLI_IF")
+    }
+    /// Option 242 as sent on the voice VLAN (placeholders filled in); empty when none.
+    pub fn vlan_sson(&self) -> &str {
+        self.env("VLAN_SSON")
+    }
 
     /// A `Command` that runs `program` in the client namespace.
     pub fn cli(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
@@ -701,7 +717,10 @@ impl Lab {
         }
     }
 
-    /// Creates the client's interface on the voice VLAN and returns its name.
+    /// Creates the client's interface on the voice VLAN and returns its name. This kernel has no
+    /// 802.1Q support, so the interface is a veth whose peer feeds a user-space relay that tags
+    /// frames onto the client veth (see examples/lab/README.md, "VLAN"). It has the client
+    /// veth's MAC, like a kernel VLAN device. Idempotent.
     pub fn vlan_client_up(&self) -> String {
         self.lab_ok(&["vlan-client"], secs(20)).trim().to_string()
     }
