@@ -298,6 +298,13 @@ fn two_labs_run_at_the_same_time() {
         assert!(curl(lab, &["-f", &lab.http_url("46xxsettings.txt")]).success());
         check_only_kam1(lab);
     }
+    // The same id twice at once is refused, loudly, and leaves the running lab alone.
+    let again = std::panic::catch_unwind(|| Lab::up(LabConfig::new("smc2")));
+    let msg = again
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains("already in use"), "{msg:?}");
     // Tearing one down leaves the other working.
     drop(a);
     assert!(sipsak_ok(&b, b.srv_ip1(), "tcp"));

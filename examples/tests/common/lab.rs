@@ -20,12 +20,12 @@
 //! Set `PLAB_KEEP=1` to leave a lab running after its test (to look around with
 //! `examples/lab/lab status --id ID`); `examples/lab/lab down --id ID` removes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -382,6 +382,64 @@ pub struct Lab {
     keep: bool,
 }
 
+/// Lab ids in use by this test process (threads of one test binary).
+static IN_USE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// `pid starttime` of a process, from /proc/PID/stat (field 22), to tell a live owner from a
+/// reused PID.
+fn proc_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    let start = after.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start}"))
+}
+
+fn owner_file(id: &str) -> PathBuf {
+    PathBuf::from(format!("/tmp/plab-{id}.owner"))
+}
+
+/// Claims lab `id` for this process; panics if another live test process or another thread of
+/// this one holds it (two tests with one id would tear each other's lab down).
+fn claim(id: &str) {
+    let fresh = IN_USE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id.to_string());
+    assert!(
+        fresh,
+        "lab id {id:?} is already in use by another test of this binary: give every test its own id"
+    );
+    let me = proc_identity(std::process::id()).unwrap_or_default();
+    if let Ok(owner) = std::fs::read_to_string(owner_file(id)) {
+        let owner = owner.trim();
+        let alive = owner
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .and_then(proc_identity)
+            .is_some_and(|now| now == owner);
+        if alive && owner != me {
+            IN_USE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(id);
+            panic!(
+                "lab id {id:?} is in use by another live test process ({owner}, see {}):                  give every test its own id",
+                owner_file(id).display()
+            );
+        }
+    }
+    let _ = std::fs::write(owner_file(id), format!("{me}\n"));
+}
+
+fn release(id: &str) {
+    let _ = std::fs::remove_file(owner_file(id));
+    IN_USE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(id);
+}
+
 fn is_root() -> bool {
     // effective uid: the second field of "Uid:" in /proc/self/status
     std::fs::read_to_string("/proc/self/status")
@@ -435,23 +493,33 @@ impl Lab {
         );
         let args = cfg.args();
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        claim(&cfg.id);
         let out = run_bounded(&mut lab_cmd(&argv), secs(90));
-        assert!(
-            out.success(),
-            "lab {} did not come up ({:?}):\n{}{}",
-            cfg.id,
-            out.status,
-            out.stdout,
-            out.stderr
-        );
+        if !out.success() {
+            release(&cfg.id);
+            panic!(
+                "lab {} did not come up ({:?}):\n{}{}",
+                cfg.id, out.status, out.stdout, out.stderr
+            );
+        }
         let env_path = format!("/tmp/plab-{}/lab.env", cfg.id);
         let text = std::fs::read_to_string(&env_path)
             .unwrap_or_else(|e| panic!("lab {} is up but {env_path} is unreadable: {e}", cfg.id));
-        Lab {
+        let lab = Lab {
             id: cfg.id,
             env: parse_env(&text),
             keep: std::env::var_os("PLAB_KEEP").is_some_and(|v| v == "1"),
-        }
+        };
+        eprintln!(
+            "lab {} up: {} / {}, servers {} {}, state {}",
+            lab.id,
+            lab.ns_srv(),
+            lab.ns_cli(),
+            lab.env("SRV_IP1"),
+            lab.env("SRV_IP2"),
+            lab.env("LAB_STATE")
+        );
+        lab
     }
 
     /// The lab's id.
@@ -761,6 +829,7 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         if self.keep {
+            release(&self.id);
             eprintln!(
                 "PLAB_KEEP=1: lab {} left running; `examples/lab/lab down --id {}` removes it",
                 self.id, self.id
@@ -768,6 +837,7 @@ impl Drop for Lab {
             return;
         }
         let out = self.lab(&["down"], secs(60));
+        release(&self.id);
         if !out.success() && !thread::panicking() {
             panic!(
                 "lab {}: teardown failed ({:?}):\n{}{}",
