@@ -1,4 +1,34 @@
-//! phone-dhcp (being built).
+//! The phone's DHCPv4 client, Sans-IO: a borrowing codec for BOOTP/DHCP messages
+//! ([`Message`]), Avaya's option 43 and host name rule ([`avaya`]), and the RFC 2131 client
+//! state machine with conflict detection and voice-VLAN handling ([`Client`]).
+//!
+//! ```
+//! use phone_dhcp::{DhcpOption, Message, MessageType};
+//!
+//! let discover = Message {
+//!     xid: 0x1234_5678,
+//!     options: vec![DhcpOption::MessageType(MessageType::Discover)],
+//!     ..Message::default()
+//! };
+//! let mut buf = [0u8; 576];
+//! let n = discover.encode(&mut buf)?;
+//! let back = Message::decode(&buf[..n])?;
+//! assert_eq!(back.message_type(), Some(MessageType::Discover));
+//! assert_eq!(back, discover);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
+
+pub mod avaya;
+pub mod client;
+pub mod lease;
+pub mod message;
+pub mod options;
+
+pub use avaya::{VendorOptions, host_name, sson_string};
+pub use client::{Client, Config, Event, Input, Output};
+pub use lease::Lease;
+pub use message::{DecodeError, EncodeError, Message};
+pub use options::{DhcpOption, Ipv4List, MessageType, Overload, SsonCode};
