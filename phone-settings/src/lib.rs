@@ -56,7 +56,8 @@ pub use controller::{
 };
 pub use encoding::{DecodeError, Decoded};
 pub use registry::{
-    CheckError, Param, REGISTRY, check, is_vendor_name, lookup, option43_parameter, suggest,
+    CheckError, Param, REGISTRY, check, dhcp_option_parameter, is_vendor_name, lookup,
+    option43_parameter, suggest,
 };
 pub use source::{Source, Sources};
 pub use sson::{SsonPair, format_sson, parse_sson, split_sson};

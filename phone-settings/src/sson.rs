@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use crate::registry::lookup;
 use crate::source::Source;
-use crate::store::{MAX_PARAMS, Store, Warning, WarningKind, validate};
+use crate::store::{Store, Warning, WarningKind, validate};
 
 /// Most pairs one SSON string yields; more are ignored with a warning. An SSON string is at
 /// most a few hundred bytes (RFC 3396 concatenation of option instances), so this never bites
@@ -73,7 +73,7 @@ pub fn split_sson(input: &[u8]) -> (Vec<SsonPair>, Vec<Warning>) {
             name: String::new(),
             source: Source::Sson,
             line: 0,
-            kind: WarningKind::StoreFull,
+            kind: WarningKind::TooManySsonPairs,
         });
     }
     (pairs, warnings)
@@ -149,7 +149,6 @@ impl Store {
                 warnings.push(w);
             }
         }
-        debug_assert!(self.len() <= MAX_PARAMS);
         warnings
     }
 }
@@ -240,7 +239,10 @@ mod tests {
         }
         let (p, w) = split_sson(&s);
         assert_eq!(p.len(), MAX_SSON_PAIRS);
-        assert_eq!(w.last().map(|w| &w.kind), Some(&WarningKind::StoreFull));
+        assert_eq!(
+            w.last().map(|w| &w.kind),
+            Some(&WarningKind::TooManySsonPairs)
+        );
     }
 
     #[test]

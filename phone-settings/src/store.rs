@@ -55,6 +55,12 @@ pub enum WarningKind {
     /// SSON: the name is not one the SSON may set (Decision 2).
     #[error("not accepted in the SSON")]
     NotAcceptedInSson,
+    /// SSON: more than [`MAX_SSON_PAIRS`](crate::sson::MAX_SSON_PAIRS) pairs; the rest ignored.
+    #[error(
+        "more than {} pairs in the SSON; the rest ignored",
+        crate::sson::MAX_SSON_PAIRS
+    )]
+    TooManySsonPairs,
     /// SSON: a list element without a pair before it (spec/dhcp.md §5 step 3).
     #[error("list element {0:?} without a NAME= before it")]
     DanglingElement(String),
