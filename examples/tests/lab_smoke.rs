@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::lab::{Dhcp, KamSwitch, Lab, LabConfig, Server, StaticHost, secs};
+use common::lab::{Dhcp, KamSwitch, Lab, LabConfig, Server, StaticHost, run_bounded, secs};
 use std::net::Ipv4Addr;
 
 const SIP_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/sip_register.py");
@@ -373,4 +373,67 @@ fn voice_vlan_tagged_dhcp_https_and_sip() {
     assert_eq!(gone.code(), Some(1), "{gone:?}");
     lab.start(Server::Vlan);
     lab.run_cli_ok(&["python3", probe, lab.client_if(), "100"], secs(10));
+}
+
+#[test]
+fn scep_enrollment_then_mutual_tls_registration() {
+    let lab = Lab::up(LabConfig {
+        sip_tls_verify_client: true,
+        kam2: false,
+        dhcp: Dhcp::None,
+        ..LabConfig::new("smt1")
+    });
+    lab.client_static_ip(None);
+    let dir = lab.state_path("enroll");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (key, cert) = (dir.join("k.pem"), dir.join("c.pem"));
+    let p = |x: &std::path::Path| x.to_str().expect("utf-8").to_string();
+    // scepclient writes csr.pem into its working directory: run it in a fresh one.
+    let out = run_bounded(
+        lab.cli("scepclient").current_dir(&dir).args([
+            "-server-url",
+            lab.scep_url(),
+            "-challenge",
+            lab.scep_challenge(),
+            "-private-key",
+            &p(&key),
+            "-certificate",
+            &p(&cert),
+            "-cn",
+            "phone-0001",
+        ]),
+        secs(30),
+    );
+    assert!(out.success() && cert.exists(), "scepclient: {out:?}");
+    let verify = run_bounded(
+        std::process::Command::new("openssl").args([
+            "verify",
+            "-CAfile",
+            &p(&lab.scep_ca()),
+            &p(&cert),
+        ]),
+        secs(10),
+    );
+    assert!(verify.stdout.contains(": OK"), "{verify:?}");
+
+    // TLS with client-certificate checking: refused without a cert, 200 with the enrolled one.
+    let ip = lab.srv_ip1();
+    let without = sip(&lab, ip, "tls", &[]);
+    assert!(
+        !without.success() && !without.stdout.contains("200 OK"),
+        "{without:?}"
+    );
+    let with = sip(&lab, ip, "tls", &["--cert", &p(&cert), "--key", &p(&key)]);
+    assert!(with.success(), "{with:?}");
+    assert!(lab.kam_ul_dump(Server::Kam1).contains("AoR: 1001"));
+
+    // A background client in the client namespace, waited on with a bound.
+    let ip = ip.to_string();
+    let mut bg = lab.spawn_cli("reg", &["python3", SIP_CLIENT, &ip, "1002", "1002pass"]);
+    assert!(
+        bg.wait_timeout(secs(15)).is_some_and(|s| s.success()),
+        "{}",
+        bg.stdout()
+    );
+    assert!(bg.stdout().contains("200 OK"));
 }

@@ -358,6 +358,69 @@ fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
     rx
 }
 
+/// A process started in the client namespace by [`Lab::spawn_cli`]; killed on drop.
+pub struct BgProc {
+    name: String,
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl BgProc {
+    /// Its PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    /// Waits at most `timeout` for it to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Some(st),
+                Ok(None) if Instant::now() >= end => return None,
+                Ok(None) => thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("waiting for {}: {e}", self.name),
+            }
+        }
+    }
+    /// Still running?
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+    /// Its stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+    /// Its stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+    /// Polls `cond(stdout + stderr)` every 50 ms for at most `timeout`; true once it holds.
+    pub fn wait_output(&self, timeout: Duration, cond: impl Fn(&str) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if cond(&format!("{}{}", self.stdout(), self.stderr())) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for BgProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A lease obtained with busybox udhcpc ([`Lab::dhcp_lease`]).
 #[derive(Clone, Debug)]
 pub struct Lease {
@@ -670,22 +733,60 @@ impl Lab {
         run_bounded(self.srv(p).args(rest), timeout)
     }
 
-    /// Starts `args` in the client namespace in the background (output to files under
-    /// STATE/logs/NAME.{out,err}). Whatever is still running is killed by the teardown.
-    pub fn spawn_cli(&self, name: &str, args: &[&str]) -> Child {
+    /// Starts `args` in the client namespace in the background (e.g. the phone:
+    /// `lab.spawn_cli("phone", &[env!("CARGO_BIN_EXE_phone"), "boot", ...])`), output to
+    /// STATE/logs/NAME.out and NAME.err. The returned [`BgProc`] is killed when dropped; the lab
+    /// teardown also kills whatever still runs in the client namespace.
+    pub fn spawn_cli(&self, name: &str, args: &[&str]) -> BgProc {
         let (p, rest) = args.split_first().expect("spawn_cli: empty command");
         let logs = self.state_dir().join("logs");
-        let f = |ext: &str| {
-            std::fs::File::create(logs.join(format!("{name}.{ext}")))
-                .unwrap_or_else(|e| panic!("lab {}: cannot create log for {name}: {e}", self.id))
+        let (out, err) = (
+            logs.join(format!("{name}.out")),
+            logs.join(format!("{name}.err")),
+        );
+        let f = |path: &Path| {
+            std::fs::File::create(path).unwrap_or_else(|e| {
+                panic!("lab {}: cannot create {}: {e}", self.id, path.display())
+            })
         };
-        self.cli(p)
+        let child = self
+            .cli(p)
             .args(rest)
             .stdin(Stdio::null())
-            .stdout(f("out"))
-            .stderr(f("err"))
+            .stdout(f(&out))
+            .stderr(f(&err))
             .spawn()
-            .unwrap_or_else(|e| panic!("lab {}: cannot start {args:?}: {e}", self.id))
+            .unwrap_or_else(|e| panic!("lab {}: cannot start {args:?}: {e}", self.id));
+        BgProc {
+            name: name.to_string(),
+            child,
+            out,
+            err,
+        }
+    }
+
+    /// The registrar's in-memory location table (`kamcmd ul.dump`), e.g. to check that the
+    /// phone registered: `lab.kam_ul_dump(Server::Kam1).contains("AoR: 1001")`.
+    pub fn kam_ul_dump(&self, s: Server) -> String {
+        assert!(
+            matches!(s, Server::Kam1 | Server::Kam2),
+            "kam_ul_dump: {s:?} is not a registrar"
+        );
+        let ctl = format!(
+            "unix:{}",
+            self.env(if s == Server::Kam1 {
+                "KAM1_CTL"
+            } else {
+                "KAM2_CTL"
+            })
+        );
+        let out = self.run_srv(&["kamcmd", "-s", &ctl, "ul.dump", "brief"], secs(10));
+        assert!(
+            out.success(),
+            "lab {}: kamcmd ul.dump failed: {out:?}",
+            self.id
+        );
+        out.stdout
     }
 
     fn lab(&self, args: &[&str], timeout: Duration) -> CmdOutput {
