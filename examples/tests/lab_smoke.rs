@@ -183,6 +183,31 @@ fn kea_short_lease_and_static_host() {
     check_only_kam1(&lab);
     drop(lab);
 
+    // No router option; then a conflict host: an extra server address answers ARP.
+    let lab = Lab::up(LabConfig {
+        router: "none".into(),
+        http: false,
+        scep: false,
+        kam1: false,
+        kam2: false,
+        ..LabConfig::new("smk2")
+    });
+    let lease = lab.dhcp_lease(false, secs(10));
+    assert_eq!(lease.router, None, "{}", lease.output);
+    let other: Ipv4Addr = format!("{}.150", lab.net()).parse().expect("ip");
+    let arping = |lab: &Lab| {
+        let ip = other.to_string();
+        lab.run_cli(
+            &["arping", "-c", "1", "-w", "2", "-I", lab.client_if(), &ip],
+            secs(10),
+        )
+    };
+    assert!(!arping(&lab).success());
+    lab.srv_ip_add(other);
+    assert!(arping(&lab).success());
+    lab.srv_ip_del(other);
+    drop(lab);
+
     // The same id again, now with a reservation for the client's MAC and its own option 242.
     for dhcp in [Dhcp::Kea, Dhcp::Dnsmasq] {
         let lab = Lab::up(LabConfig {

@@ -168,6 +168,9 @@ pub struct LabConfig {
     pub vlan_sson: String,
     /// Lease time (dnsmasq raises anything below 120 s to 120 s; use kea for shorter).
     pub lease_secs: u32,
+    /// Option 3 (router) on the data subnet: `"@IP1@"` by default, `"none"` for no router
+    /// option, or an address nobody holds (e.g. `"@NET@.9"`) for a dead router.
+    pub router: String,
     /// DHCP reservations.
     pub hosts: Vec<StaticHost>,
     /// Voice VLAN id: a second DHCP range 10.78.N.100-199 and server address 10.78.N.1 on it.
@@ -207,6 +210,7 @@ impl LabConfig {
             sson: Some(DEFAULT_SSON.to_string()),
             vlan_sson: DEFAULT_VLAN_SSON.to_string(),
             lease_secs: 3600,
+            router: "@IP1@".to_string(),
             hosts: Vec::new(),
             vlan: None,
             www: None,
@@ -242,6 +246,7 @@ impl LabConfig {
         }
         push(&mut a, "--vlan-sson", self.vlan_sson.clone());
         push(&mut a, "--lease", self.lease_secs.to_string());
+        push(&mut a, "--router", self.router.clone());
         for h in &self.hosts {
             let mut v = format!("{},{}", h.mac, h.ip);
             if let Some(s) = &h.sson {
@@ -892,6 +897,17 @@ impl Lab {
     /// veth's MAC, like a kernel VLAN device. Idempotent.
     pub fn vlan_client_up(&self) -> String {
         self.lab_ok(&["vlan-client"], secs(20)).trim().to_string()
+    }
+
+    /// Adds an address to the server's data interface (it then answers ARP and ping for it):
+    /// an address-conflict host, or an extra server. Removed again by [`Lab::srv_ip_del`].
+    pub fn srv_ip_add(&self, ip: Ipv4Addr) {
+        self.lab_ok(&["srv-ip", "add", &ip.to_string()], secs(10));
+    }
+
+    /// Removes an address added by [`Lab::srv_ip_add`].
+    pub fn srv_ip_del(&self, ip: Ipv4Addr) {
+        self.lab_ok(&["srv-ip", "del", &ip.to_string()], secs(10));
     }
 
     /// Puts a static address (`None`: NET.50/24) on the client veth; returns it.
