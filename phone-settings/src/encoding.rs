@@ -72,6 +72,9 @@ pub enum DecodeError {
     /// A value longer than [`MAX_VALUE_LEN`].
     #[error("value longer than {MAX_VALUE_LEN} bytes at byte {0}")]
     ValueTooLong(usize),
+    /// More names or bytes than a store holds ([`MAX_PARAMS`], [`MAX_STORE_BYTES`](crate::store::MAX_STORE_BYTES)).
+    #[error("more than a settings store holds")]
+    TooLarge,
     /// The same name and source twice.
     #[error("duplicate record at byte {0}")]
     Duplicate(usize),
@@ -241,16 +244,19 @@ impl Store {
             {
                 return Err(DecodeError::Duplicate(at));
             }
-            if !store.map.contains_key(&key) && store.map.len() >= MAX_PARAMS {
-                return Err(DecodeError::TooManyRecords(count));
-            }
             match validate(&key, value, source) {
                 Ok((param, stored)) => {
                     let key = param.map_or(key, |p| String::from(p.name));
-                    store.map.entry(key).or_default().layers[source.index()] = Some(Layer {
-                        value: stored,
-                        line,
-                    });
+                    store
+                        .put(
+                            key,
+                            source,
+                            Layer {
+                                value: stored,
+                                line,
+                            },
+                        )
+                        .map_err(|_| DecodeError::TooLarge)?;
                 }
                 Err(kind) => dropped.push(Warning {
                     name: key,

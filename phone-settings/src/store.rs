@@ -23,6 +23,14 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_VALUE_LEN: usize = 4096;
 /// Most distinct parameter names the store holds (the vendor template names about 1000).
 pub const MAX_PARAMS: usize = 4096;
+/// Most bytes of names and values the store holds over all layers (the whole 1 MB vendor
+/// template sets far less). Bounds the memory a hostile settings file can make the phone keep.
+pub const MAX_STORE_BYTES: usize = 1 << 20;
+
+/// What one stored layer counts against [`MAX_STORE_BYTES`].
+const fn layer_cost(name_len: usize, value_len: usize) -> usize {
+    name_len + value_len
+}
 
 /// Why a value was not applied. The earlier value stays (spec/script.md §4).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -49,8 +57,8 @@ pub enum WarningKind {
     /// The value is invalid for the parameter.
     #[error("{0}")]
     Invalid(ValueError),
-    /// The store already holds [`MAX_PARAMS`] names.
-    #[error("too many parameters (at most {MAX_PARAMS})")]
+    /// The store already holds [`MAX_PARAMS`] names or [`MAX_STORE_BYTES`] bytes.
+    #[error("settings store full (at most {MAX_PARAMS} names, {MAX_STORE_BYTES} bytes)")]
     StoreFull,
     /// SSON: the name is not one the SSON may set (Decision 2).
     #[error("not accepted in the SSON")]
@@ -144,6 +152,8 @@ impl<'a> Effective<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Store {
     pub(crate) map: BTreeMap<String, Slot>,
+    /// Sum of [`layer_cost`] over all layers.
+    pub(crate) bytes: usize,
 }
 
 /// Validate a name: non-empty, printable ASCII without spaces, at most [`MAX_NAME_LEN`].
@@ -218,14 +228,38 @@ impl Store {
         };
         let (param, stored) = validate(name, value.as_ref(), source).map_err(warn)?;
         let key = param.map_or_else(|| name.to_ascii_uppercase(), |p| String::from(p.name));
-        if !self.map.contains_key(&key) && self.map.len() >= MAX_PARAMS {
-            return Err(warn(WarningKind::StoreFull));
+        self.put(
+            key,
+            source,
+            Layer {
+                value: stored,
+                line,
+            },
+        )
+        .map_err(warn)
+    }
+
+    /// Store a validated layer, within [`MAX_PARAMS`] and [`MAX_STORE_BYTES`].
+    pub(crate) fn put(
+        &mut self,
+        key: String,
+        source: Source,
+        layer: Layer,
+    ) -> Result<(), WarningKind> {
+        let old = match self.map.get(&key) {
+            Some(slot) => slot.layers[source.index()]
+                .as_ref()
+                .map_or(0, |l| layer_cost(key.len(), l.value.len())),
+            None if self.map.len() >= MAX_PARAMS => return Err(WarningKind::StoreFull),
+            None => 0,
+        };
+        let new = layer_cost(key.len(), layer.value.len());
+        let total = self.bytes - old + new;
+        if total > MAX_STORE_BYTES {
+            return Err(WarningKind::StoreFull);
         }
-        let slot = self.map.entry(key).or_default();
-        slot.layers[source.index()] = Some(Layer {
-            value: stored,
-            line,
-        });
+        self.bytes = total;
+        self.map.entry(key).or_default().layers[source.index()] = Some(layer);
         Ok(())
     }
 
@@ -234,7 +268,9 @@ impl Store {
     pub fn unset(&mut self, name: &str, source: Source) {
         let key = name.to_ascii_uppercase();
         if let Some(slot) = self.map.get_mut(&key) {
-            slot.layers[source.index()] = None;
+            if let Some(l) = slot.layers[source.index()].take() {
+                self.bytes -= layer_cost(key.len(), l.value.len());
+            }
             if slot.is_empty() {
                 self.map.remove(&key);
             }
@@ -243,8 +279,10 @@ impl Store {
 
     /// Drop every value of `source`, e.g. [`Source::Sson`] before applying a new lease.
     pub fn clear_source(&mut self, source: Source) {
-        for slot in self.map.values_mut() {
-            slot.layers[source.index()] = None;
+        for (key, slot) in &mut self.map {
+            if let Some(l) = slot.layers[source.index()].take() {
+                self.bytes -= layer_cost(key.len(), l.value.len());
+            }
         }
         self.map.retain(|_, s| !s.is_empty());
     }
@@ -591,6 +629,28 @@ mod tests {
         );
         // An existing name can still change.
         assert!(st.apply_set("P0", "2", Source::SettingsFile, 0).is_ok());
+    }
+
+    #[test]
+    fn store_bytes_are_bounded_and_accounted() {
+        let mut st = Store::new();
+        let big = vec![b'v'; MAX_VALUE_LEN];
+        let mut n = 0;
+        let full = loop {
+            match st.apply_set(&alloc::format!("BIG{n}"), &big, Source::SettingsFile, 0) {
+                Ok(()) => n += 1,
+                Err(w) => break w.kind,
+            }
+        };
+        assert_eq!(full, WarningKind::StoreFull);
+        assert!(st.bytes <= MAX_STORE_BYTES && st.bytes + MAX_VALUE_LEN + 8 > MAX_STORE_BYTES);
+        assert_eq!(n, MAX_STORE_BYTES / (MAX_VALUE_LEN + 4));
+        // Replacing a value by a shorter one frees room; unset and clear give it all back.
+        assert!(st.apply_set("BIG0", "x", Source::SettingsFile, 0).is_ok());
+        assert!(st.apply_set("ROOM", &big, Source::Craft, 0).is_ok());
+        st.unset("ROOM", Source::Craft);
+        st.clear_source(Source::SettingsFile);
+        assert_eq!((st.bytes, st.len()), (0, 0));
     }
 
     #[test]
