@@ -30,13 +30,17 @@ impl Instant {
     /// An instant this many milliseconds after the origin (saturating).
     #[must_use]
     pub const fn from_millis(millis: u64) -> Self {
-        Instant { micros: millis.saturating_mul(1_000) }
+        Instant {
+            micros: millis.saturating_mul(1_000),
+        }
     }
 
     /// An instant this many seconds after the origin (saturating).
     #[must_use]
     pub const fn from_secs(secs: u64) -> Self {
-        Instant { micros: secs.saturating_mul(1_000_000) }
+        Instant {
+            micros: secs.saturating_mul(1_000_000),
+        }
     }
 
     /// Microseconds since the origin.
@@ -55,7 +59,9 @@ impl Instant {
     #[must_use]
     pub fn saturating_add(self, d: Duration) -> Self {
         let add = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        Instant { micros: self.micros.saturating_add(add) }
+        Instant {
+            micros: self.micros.saturating_add(add),
+        }
     }
 
     /// `self - earlier`, or zero when `earlier` is later (a timeout delivered early).
@@ -90,7 +96,12 @@ impl fmt::Debug for Instant {
         if *self == Instant::MAX {
             return f.write_str("Instant(never)");
         }
-        write!(f, "Instant({}.{:06}s)", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "Instant({}.{:06}s)",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 
@@ -101,10 +112,19 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Instant::from_secs(10);
-        assert_eq!(t + Duration::from_millis(1500), Instant::from_millis(11_500));
+        assert_eq!(
+            t + Duration::from_millis(1500),
+            Instant::from_millis(11_500)
+        );
         assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
-        assert_eq!(Instant::from_secs(1) - Instant::from_secs(5), Duration::ZERO);
-        assert_eq!(Instant::from_secs(5) - Instant::from_secs(1), Duration::from_secs(4));
+        assert_eq!(
+            Instant::from_secs(1) - Instant::from_secs(5),
+            Duration::ZERO
+        );
+        assert_eq!(
+            Instant::from_secs(5) - Instant::from_secs(1),
+            Duration::from_secs(4)
+        );
         assert_eq!(format!("{t:?}"), "Instant(10.000000s)");
     }
 }
