@@ -233,6 +233,32 @@ fn wrong_password_is_a_clear_error() {
         "{}",
         out.stderr
     );
+    // No controller answers: a clear message and exit 1.
+    lab.kam_switch(Server::Kam1, KamSwitch::Drop, 1);
+    let out = lab.run_cli(
+        &[
+            PHONE,
+            "register",
+            "--controllers",
+            &list,
+            "--domain",
+            "lab.test",
+            "--user",
+            "1001",
+            "--password",
+            "1001pass",
+            "--set",
+            "WAIT_FOR_REGISTRATION_TIMER=4",
+            "--once",
+        ],
+        secs(20),
+    );
+    assert_eq!(out.code(), Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("no controller answered"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -447,7 +447,7 @@ fn on_event(
                     realm.as_deref().unwrap_or("?")
                 ),
                 CredentialsReason::Missing => {
-                    eprintln!("Registration failed: {who} asks for credentials; give --password")
+                    eprintln!("Registration failed: {who} asks for credentials; give --password");
                 }
             }
             Some(ExitCode::from(3))
