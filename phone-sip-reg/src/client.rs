@@ -40,6 +40,8 @@ pub const MAX_RETRY_AFTER: u32 = 86_400;
 pub const MAX_EXPIRES: u32 = 86_400 * 7;
 /// Most 423 answers followed per registration attempt.
 pub const MAX_INTERVAL_ROUNDS: u8 = 3;
+/// Most challenges (realms) remembered per controller.
+pub const MAX_AUTH_STATES: usize = 4;
 
 /// What the caller feeds the machine.
 #[derive(Clone, Copy, Debug)]
@@ -716,7 +718,9 @@ impl<R: Rng> Client<R> {
             if self.bindings[i].retry_at.is_some_and(|r| r <= now) {
                 self.bindings[i].retry_at = None;
                 let kept = self.kept();
-                if self.useful(i, &kept) || kept.is_empty() {
+                let b = &self.bindings[i];
+                let idle = !b.in_flight() && !b.is_registered() && !b.is_terminal();
+                if idle && (self.useful(i, &kept) || kept.is_empty()) {
                     self.send_register(now, i, false);
                 }
             }
@@ -1056,6 +1060,10 @@ impl<R: Rng> Client<R> {
         b.auth
             .retain(|a| !(a.proxy == proxy && a.challenge.realm == ch.realm));
         let realm = ch.realm.clone();
+        if b.auth.len() >= MAX_AUTH_STATES {
+            // A registrar inventing new realms cannot grow this without bound.
+            b.auth.remove(0);
+        }
         b.auth.push(AuthState {
             proxy,
             challenge: ch,

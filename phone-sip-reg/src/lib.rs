@@ -39,4 +39,7 @@ pub use client::{
     Client, CredentialsReason, Event, Failure, Input, Output, RegistrationState, Transmit,
 };
 pub use config::{Config, FailbackPolicy, ProxyPolicy, SettingError};
+/// The RNG traits the [`Client`] takes (rand_core 0.10), re-exported for callers.
+pub use rand_core;
+
 pub use controller::{Controller, Transport, parse_controller_list};

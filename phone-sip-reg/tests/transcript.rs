@@ -959,3 +959,32 @@ fn stray_and_garbage_input_is_ignored() {
         expires: 600
     }));
 }
+
+#[test]
+fn endless_challenges_are_bounded() {
+    let mut p = Phone::new(config("10.0.0.1;transport=udp"), 20);
+    let mut t = p.take_tx().remove(0);
+    let mut rounds = 0;
+    loop {
+        let realm = format!("realm{rounds}");
+        let ch = format!("Digest realm=\"{realm}\", nonce=\"n{rounds}\", qop=\"auth\"");
+        p.answer(
+            &t,
+            &response(&req(&t), 401, &[(HeaderName::WwwAuthenticate, ch)]),
+        );
+        let next = p.take_tx();
+        if next.is_empty() {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds <= 4, "unbounded challenge loop");
+        t = next[0].clone();
+        // Every remembered challenge is answered, but no more than the bound.
+        assert!(req(&t).headers.credentials(false).unwrap().len() <= 4);
+    }
+    assert_eq!(rounds, 4);
+    assert!(p.take_ev().contains(&Event::ControllerFailed {
+        controller: 0,
+        cause: Failure::TooManyChallenges
+    }));
+}
