@@ -78,7 +78,30 @@ impl SoftwareKey {
         SoftwareKey { private, public }
     }
 
-    /// The private key (to store it, e.g. as PKCS#8 PEM).
+    /// Reads a PKCS#8 DER private key (RFC 5208), e.g. one stored after an earlier enrollment.
+    ///
+    /// # Errors
+    /// [`KeyError::Generate`] when the bytes are not an RSA PKCS#8 key.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
+        use rsa::pkcs8::DecodePrivateKey as _;
+        RsaPrivateKey::from_pkcs8_der(der)
+            .map(Self::from_private)
+            .map_err(|_| KeyError::Generate)
+    }
+
+    /// The private key as PKCS#8 DER (RFC 5208), to store it with the certificate.
+    ///
+    /// # Errors
+    /// [`KeyError::Generate`] when encoding fails.
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, KeyError> {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        self.private
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|_| KeyError::Generate)
+    }
+
+    /// The private key.
     #[must_use]
     pub fn private_key(&self) -> &RsaPrivateKey {
         &self.private

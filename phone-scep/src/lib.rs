@@ -40,6 +40,7 @@ extern crate alloc;
 
 pub mod algs;
 pub mod backoff;
+pub mod ber;
 pub mod cacert;
 pub mod caps;
 pub mod http;
@@ -49,6 +50,9 @@ pub mod message;
 pub mod oid;
 pub mod proxy;
 pub mod request;
+
+// The crates whose types appear in this API, so callers name the same versions.
+pub use {cms, der, rsa, x509_cert};
 
 pub use cacert::CaCerts;
 pub use caps::Caps;

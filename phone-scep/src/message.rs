@@ -653,7 +653,13 @@ pub fn open_envelope(
     our_cert: &Certificate,
     our_key: &dyn DeviceKey,
 ) -> Result<Vec<u8>, CertRepError> {
-    let ci = decode_content_info(body, oid::ID_ENVELOPED_DATA)?;
+    // Go's pkcs7 (scepserver) writes encryptedContent as a definite-length constructed
+    // string, which der cannot read: rewrite that field first (ber.rs).
+    let normalized = crate::ber::normalize_enveloped(body);
+    let ci = decode_content_info(
+        normalized.as_deref().unwrap_or(body),
+        oid::ID_ENVELOPED_DATA,
+    )?;
     let ed: EnvelopedData = ci.content.decode_as_encoding(EncodingRules::Ber)?;
     let ktris: Vec<&KeyTransRecipientInfo> = ed
         .recip_infos

@@ -400,3 +400,43 @@ fn get_next_ca_cert_reply_is_verified() {
         Err(CertRepError::UnknownSigner)
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Invariant: whatever is changed in a genuine SUCCESS reply, the result is an error or the
+    /// very certificate the CA issued; never another certificate, never a panic.
+    #[test]
+    fn a_mutated_reply_never_yields_another_certificate(
+        edits in proptest::collection::vec((proptest::num::usize::ANY, 1u8..=255), 1..4),
+        cut in proptest::option::of(proptest::num::usize::ANY),
+    ) {
+        use std::sync::OnceLock;
+        static FIXTURE: OnceLock<(CaCerts, Client, Vec<u8>, Certificate)> = OnceLock::new();
+        let (certs, c, rep, cert) = FIXTURE.get_or_init(|| {
+            let (mut ca, certs, c) = setup(false);
+            let body = request(&c, &certs, ContentCipher::Aes128Cbc, DigestAlg::Sha256, 3);
+            let (rep, cert) = ca.answer_success(&body, &ReplyOpts::default(), &mut rng(4));
+            (certs, c, rep, cert)
+        });
+        let mut bad = rep.clone();
+        for (i, x) in edits {
+            let i = i % bad.len();
+            bad[i] ^= x;
+        }
+        if let Some(n) = cut {
+            bad.truncate(n % (bad.len() + 1));
+        }
+        if let Ok(CertRep::Success(i)) = parse(c, certs, &bad) {
+            proptest::prop_assert_eq!(&i.certificate, cert);
+        }
+    }
+
+    /// Invariant: GetCACert parsing never panics and its choices always index the list.
+    #[test]
+    fn getcacert_choices_are_in_range(body in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+        if let Ok(ca) = CaCerts::parse(&body) {
+            proptest::prop_assert!(ca.encrypt < ca.certs.len() && ca.verify < ca.certs.len() && ca.ca < ca.certs.len());
+        }
+    }
+}
