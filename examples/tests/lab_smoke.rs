@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::lab::{Dhcp, KamSwitch, Lab, LabConfig, Server, StaticHost, run_bounded, secs};
+use common::lab::{
+    Dhcp, KamSwitch, Lab, LabConfig, Server, ServerCert, StaticHost, run_bounded, secs,
+};
 use std::net::Ipv4Addr;
 
 const SIP_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/sip_register.py");
@@ -461,4 +463,49 @@ fn scep_enrollment_then_mutual_tls_registration() {
         bg.stdout()
     );
     assert!(bg.stdout().contains("200 OK"));
+}
+
+#[test]
+fn bad_server_certificates_and_extra_nginx_locations() {
+    for (cert, why) in [
+        (ServerCert::Untrusted, "self-signed certificate"),
+        (ServerCert::WrongName, "IP address mismatch"),
+    ] {
+        let lab = Lab::up(LabConfig {
+            server_cert: cert,
+            nginx_extra: Some("location = /moved { return 301 /46xxsettings.txt; }\n".into()),
+            dhcp: Dhcp::None,
+            scep: false,
+            kam2: false,
+            ..LabConfig::new("smb1")
+        });
+        lab.client_static_ip(None);
+        let ca = lab.ca_cert();
+        let ca = ca.to_str().expect("utf-8");
+        // HTTPS and SIP TLS are refused against the lab CA; plain HTTP still works.
+        let https = curl(
+            &lab,
+            &["-f", "--cacert", ca, &lab.https_url("46xxsettings.txt")],
+        );
+        assert!(!https.success(), "{cert:?}: {https:?}");
+        let tls = sip(&lab, lab.srv_ip1(), "tls", &[]);
+        assert!(
+            tls.code() == Some(2) && tls.stdout.contains(why),
+            "{cert:?}: {tls:?}"
+        );
+        let moved = curl(
+            &lab,
+            &[
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                &lab.http_url("moved"),
+            ],
+        );
+        assert_eq!(
+            moved.stdout,
+            format!("301 {}", lab.http_url("46xxsettings.txt"))
+        );
+    }
 }

@@ -128,6 +128,27 @@ impl KamSwitch {
     }
 }
 
+/// Which certificate the lab's TLS servers (nginx HTTPS, kamailio TLS) present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerCert {
+    /// Signed by the lab CA, SANs = the server addresses: verifies.
+    Lab,
+    /// Self-signed, right SANs: fails with an unknown issuer.
+    Untrusted,
+    /// Signed by the lab CA but for other names (192.0.2.1, elsewhere.invalid): name mismatch.
+    WrongName,
+}
+
+impl ServerCert {
+    fn arg(self) -> &'static str {
+        match self {
+            ServerCert::Lab => "server",
+            ServerCert::Untrusted => "untrusted",
+            ServerCert::WrongName => "wrongname",
+        }
+    }
+}
+
 /// A DHCP reservation: this MAC always gets this IP (and, if set, its own option 242).
 #[derive(Clone, Debug)]
 pub struct StaticHost {
@@ -179,6 +200,12 @@ pub struct LabConfig {
     pub www: Option<PathBuf>,
     /// Start nginx.
     pub http: bool,
+    /// nginx directives added to its server block (extra `location`s: redirects, auth
+    /// statuses...); written to STATE/conf/nginx-extra.conf.
+    pub nginx_extra: Option<String>,
+    /// Certificate of nginx HTTPS and kamailio TLS: the lab one, or a bad one for
+    /// trust-failure tests.
+    pub server_cert: ServerCert,
     /// Start scepserver.
     pub scep: bool,
     /// SCEP challenge password.
@@ -215,6 +242,8 @@ impl LabConfig {
             vlan: None,
             www: None,
             http: true,
+            nginx_extra: None,
+            server_cert: ServerCert::Lab,
             scep: true,
             scep_challenge: "secret123".to_string(),
             kam1: true,
@@ -262,6 +291,13 @@ impl LabConfig {
             push(&mut a, "--www", w.display().to_string());
         }
         push(&mut a, "--scep-challenge", self.scep_challenge.clone());
+        push(&mut a, "--server-cert", self.server_cert.arg().to_string());
+        if let Some(extra) = &self.nginx_extra {
+            let path = std::env::temp_dir().join(format!("plab-{}-nginx-extra.conf", self.id));
+            std::fs::write(&path, extra)
+                .unwrap_or_else(|e| panic!("lab {}: write {}: {e}", self.id, path.display()));
+            push(&mut a, "--nginx-extra", path.display().to_string());
+        }
         for (u, p) in &self.sip_users {
             push(&mut a, "--sip-user", format!("{u}:{p}"));
         }
