@@ -27,6 +27,7 @@
 
 extern crate alloc;
 
+pub mod boot;
 pub mod display;
 pub mod firmware;
 pub mod flash;

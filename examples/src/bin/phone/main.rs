@@ -11,6 +11,7 @@ mod boot;
 mod dhcp;
 mod files;
 mod firmware;
+mod io_stream;
 mod register;
 mod scep;
 mod settings;
