@@ -176,16 +176,14 @@ fn lint_clean_files_exit_0() {
 fn lint_vendor_template_has_no_errors() {
     let template = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/reference/46xxsettings-template-2022.txt");
-    if !template.exists() {
-        return; // the reference tree is not part of the repository
-    }
-    let started = std::time::Instant::now();
+    assert!(
+        template.exists(),
+        "{}: the reference tree ../shared must sit beside the repository",
+        template.display()
+    );
     let o = phone(&["lint", &template.display().to_string()]);
-    let took = started.elapsed();
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stderr(&o).starts_with("0 error(s)"), "{}", stderr(&o));
-    // A debug build; the release build is far faster (see the report). Generous bound.
-    assert!(took.as_secs() < 10, "{took:?}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The vendor upgrade scripts (copied byte for byte from `shared/reference` into
-//! `tests/fixtures/vendor/`, LF and CRLF kept), run on every model branch: which SETs happen and
+//! The vendor upgrade scripts (read from `../shared/reference`, the project's reference tree that
+//! sits beside the repository in development and in CI; not copied into the repository), run on
+//! every model branch: which SETs happen and
 //! whether `GET 46xxsettings.txt` is reached. Expected values are read off the scripts by hand
 //! (spec/files.md §8 describes the same branches).
 
@@ -8,8 +9,10 @@ mod common;
 use common::{run, run_with};
 use phone_upgrade_script::{Limits, SoftwareNames, decide};
 
-const S96X1: &[u8] = include_bytes!("fixtures/vendor/96x1Supgrade.txt");
-const S96XX: &[u8] = include_bytes!("fixtures/vendor/96xxupgrade.txt");
+use std::sync::LazyLock;
+
+static S96X1: LazyLock<Vec<u8>> = LazyLock::new(|| common::vendor_file("96x1Supgrade.txt"));
+static S96XX: LazyLock<Vec<u8>> = LazyLock::new(|| common::vendor_file("96xxupgrade.txt"));
 
 const TAR: &str = "S96x1_SALBR7_1_4_0r11_V4r83.tar";
 const RFS: &str = "S96x1_UKR_V41r3618_V41r3618.tar";
@@ -28,7 +31,7 @@ fn fixtures_keep_their_line_ends() {
 // ---------------- 96x1Supgrade.txt (R7.1.4) ----------------
 
 fn run_96x1(vars: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<String>) {
-    let o = run(S96X1, vars, SETTINGS);
+    let o = run(&S96X1, vars, SETTINGS);
     assert!(o.result.is_ok());
     let sets = o
         .pairs()
@@ -76,7 +79,7 @@ fn s96x1_every_model_branch() {
 
 #[test]
 fn s96x1_sets_come_from_the_right_lines() {
-    let o = run(S96X1, &[("MODEL4", "9611"), ("HWVERS", "3")], SETTINGS);
+    let o = run(&S96X1, &[("MODEL4", "9611"), ("HWVERS", "3")], SETTINGS);
     // `SET APPNAME S9608_11_…` of the 9611GBSW branch is line 31; the settings SET is file 1 line 1.
     assert_eq!(o.sets[0].2, 0);
     assert_eq!(o.sets[0].3, 31);
@@ -87,7 +90,7 @@ fn s96x1_sets_come_from_the_right_lines() {
 fn s96x1_software_decision() {
     // A 9611G (HWVERS 3) running the tar image: fetch the .bin, no RFS.
     let o = run_with(
-        S96X1,
+        &S96X1,
         &[("MODEL4", "9611"), ("HWVERS", "3")],
         SETTINGS,
         TAR,
@@ -108,7 +111,7 @@ fn s96x1_software_decision() {
 
     // A 9641 already on R7.1.4: nothing to fetch.
     let o = run_with(
-        S96X1,
+        &S96X1,
         &[("MODEL4", "9641")],
         SETTINGS,
         TAR,
@@ -164,7 +167,7 @@ fn run_96xx(
         ("SHA2CAPABLE", sha2),
         ("BOOTNAME", bootname),
     ];
-    let o = run_with(S96XX, &vars, SETTINGS, running, Limits::default());
+    let o = run_with(&S96XX, &vars, SETTINGS, running, Limits::default());
     assert!(o.result.is_ok());
     let app = o
         .sets
@@ -182,7 +185,7 @@ fn run_96xx(
 
 #[test]
 fn s96xx_sig_h323_skips_everything() {
-    let o = run(S96XX, &[("SIG", "1"), ("MODEL4", "9640")], SETTINGS);
+    let o = run(&S96XX, &[("SIG", "1"), ("MODEL4", "9640")], SETTINGS);
     assert_eq!(o.pairs(), [("SIPDOMAIN", "example.com")]);
     assert_eq!(o.gets, ["46xxsettings.txt"]);
 }

@@ -93,3 +93,18 @@ pub fn run_with(
 pub fn run(script: &[u8], vars: &[(&str, &str)], files: &[(&str, &[u8])]) -> Outcome {
     run_with(script, vars, files, "running.bin", Limits::default())
 }
+
+/// A file of the vendor reference tree (`../shared/reference`, beside the repository in
+/// development and CI). Missing is a test failure, not a skip: a test that cannot fail is a defect.
+#[allow(dead_code)] // not every test binary that includes this module reads vendor files
+pub fn vendor_file(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; the reference tree ../shared must sit beside the repository",
+            path.display()
+        )
+    })
+}
