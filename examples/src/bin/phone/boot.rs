@@ -507,7 +507,6 @@ fn run_inner(args: &Args) -> Result<ExitCode> {
         if !args.no_configure {
             ip(&["addr", "flush", "dev", &args.iface]);
         }
-        println!("| Restarting...");
     }
 }
 
@@ -810,6 +809,7 @@ impl Io<'_> {
                     self.registered = Some(c);
                 }
             }
+            Event::Warning(w) if w.starts_with("DHCP: Vlan(Untagged)") => debug!("{w}"),
             Event::Warning(w) => warn!("{w}"),
             Event::View(lines) => {
                 for (n, v) in lines {
