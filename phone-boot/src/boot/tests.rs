@@ -73,11 +73,12 @@ fn reply(req: &Message<'_>, kind: MessageType) -> Vec<u8> {
             DhcpOption::LeaseTime(3600),
             DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)),
             DhcpOption::Router(Ipv4List::from_addrs(&[SRV]).unwrap()),
-            DhcpOption::Sson(
-                b"HTTPSRVR=10.0.0.1,SIP_CONTROLLER_LIST=10.0.0.1:5060;transport=udp"
+            DhcpOption::Sson {
+                code: 242,
+                value: b"HTTPSRVR=10.0.0.1,SIP_CONTROLLER_LIST=10.0.0.1:5060;transport=udp"
                     .as_slice()
                     .into(),
-            ),
+            },
         ],
         ..Message::default()
     };
@@ -484,6 +485,11 @@ fn craft_static_address_skips_dhcp() {
     world.files.insert(
         "/96x1Supgrade.txt".into(),
         b"GET 46xxsettings.txt\n".to_vec(),
+    );
+    // No DHCP, so no SSON: the settings file names the controller.
+    world.files.insert(
+        "/46xxsettings.txt".into(),
+        b"SET SIPDOMAIN lab.test\nSET SIP_CONTROLLER_LIST 10.0.0.1:5060;transport=udp\n".to_vec(),
     );
     let mut pressed = false;
     let mut craft = |boot: &mut Boot<ChaCha20Rng>, t: &Transcript, now: Instant| {
