@@ -28,6 +28,9 @@ pub mod message;
 pub mod options;
 
 pub use avaya::{VendorOptions, host_name, sson_string};
+/// The RNG traits the client takes, re-exported so callers use the same version.
+pub use rand_core;
+
 pub use client::{Client, Config, Event, Input, Output};
 pub use lease::Lease;
 pub use message::{DecodeError, EncodeError, Message};
