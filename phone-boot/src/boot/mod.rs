@@ -332,10 +332,8 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         if b.record.slots.is_none() {
             b.record.slots = Some(b.config.files.record.clone());
         }
-        if let Some(s) = &b.record.settings {
-            if let Ok(d) = Store::decode(s) {
-                b.settings = d.store;
-            }
+        if let Some(Ok(d)) = b.record.settings.as_deref().map(Store::decode) {
+            b.settings = d.store;
         }
         // Rows 1–4 of display.md.
         for s in [
@@ -452,10 +450,10 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 warnings.push(format!("--set {n}: {w}"));
             }
         }
-        if let Some(g) = self.record.craft.group {
-            if let Err(w) = store.apply_set("GROUP", g.to_string(), Source::Craft, 0) {
-                warnings.push(format!("craft GROUP: {w}"));
-            }
+        if let Some(g) = self.record.craft.group
+            && let Err(w) = store.apply_set("GROUP", g.to_string(), Source::Craft, 0)
+        {
+            warnings.push(format!("craft GROUP: {w}"));
         }
         for w in warnings {
             self.event(Event::Warning(w));
@@ -588,24 +586,27 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             .and_then(|v| u16::try_from(v).ok())
             .unwrap_or(0);
         let l2q = self.settings.int("L2Q").unwrap_or(0);
-        if let Some(d) = self.dhcp.as_mut() {
-            if !self.vlan_rechecked && want != 0 && l2q != 2 && d.vlan() != Vlan::Tagged(want) {
-                self.vlan_rechecked = true;
-                let vlantest = self
-                    .settings
-                    .int("VLANTEST")
-                    .and_then(|v| u16::try_from(v).ok())
-                    .unwrap_or(60);
-                d.handle_input(phone_dhcp::Input::VoiceVlan {
-                    now: self.now,
-                    l2q: phone_dhcp::client::L2q::from_value(u8::try_from(l2q).unwrap_or(0))
-                        .unwrap_or(phone_dhcp::client::L2q::Auto),
-                    l2qvlan: want,
-                    vlantest,
-                });
-                self.phase = Phase::Network;
-                return;
-            }
+        if let Some(d) = self.dhcp.as_mut()
+            && !self.vlan_rechecked
+            && want != 0
+            && l2q != 2
+            && d.vlan() != Vlan::Tagged(want)
+        {
+            self.vlan_rechecked = true;
+            let vlantest = self
+                .settings
+                .int("VLANTEST")
+                .and_then(|v| u16::try_from(v).ok())
+                .unwrap_or(60);
+            d.handle_input(phone_dhcp::Input::VoiceVlan {
+                now: self.now,
+                l2q: phone_dhcp::client::L2q::from_value(u8::try_from(l2q).unwrap_or(0))
+                    .unwrap_or(phone_dhcp::client::L2q::Auto),
+                l2qvlan: want,
+                vlantest,
+            });
+            self.phase = Phase::Network;
+            return;
         }
         self.start_scep();
     }
@@ -684,7 +685,6 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 }
                 false
             }
-            S::BootMayContinue | S::Caps(_) | S::NextCaCerts(_) | S::Pending { .. } => false,
             S::Issued(enrolled) => {
                 let key = self
                     .scep
@@ -695,10 +695,10 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 let mut ca: Vec<Vec<u8>> = Vec::new();
                 let first = enrolled.ca.ca_cert();
                 for c in core::iter::once(first).chain(enrolled.ca.certs.iter()) {
-                    if let Ok(d) = c.to_der() {
-                        if !ca.contains(&d) {
-                            ca.push(d);
-                        }
+                    if let Ok(d) = c.to_der()
+                        && !ca.contains(&d)
+                    {
+                        ca.push(d);
                     }
                 }
                 match (key, cert) {
@@ -938,8 +938,8 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             | Input::ScepFailed(t, _)
             | Input::Program(t)
             | Input::Craft(t, _)
-            | Input::Entry(t, _) => t,
-            Input::File(
+            | Input::Entry(t, _)
+            | Input::File(
                 stage::Input::Timeout(t)
                 | stage::Input::Connected(t, _)
                 | stage::Input::ConnectFailed(t, _)
@@ -948,8 +948,8 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 | stage::Input::Reset(t, _)
                 | stage::Input::FlashDone(t)
                 | stage::Input::FlashFailed(t),
-            ) => t,
-            Input::Sip(
+            )
+            | Input::Sip(
                 phone_sip_reg::Input::Timeout(t)
                 | phone_sip_reg::Input::Unregister(t)
                 | phone_sip_reg::Input::Datagram { now: t, .. }
@@ -975,12 +975,13 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 if let Some(s) = self.sip.as_mut() {
                     s.handle_input(phone_sip_reg::Input::Timeout(t));
                 }
-                if let Some(tick) = self.tick {
-                    if t >= tick && matches!(self.phase, Phase::Network) {
-                        let secs = t.saturating_duration_since(self.dhcp_started).as_secs();
-                        self.display(Screen::Dhcp { secs });
-                        self.tick = Some(tick + Duration::from_secs(1));
-                    }
+                if let Some(tick) = self.tick
+                    && t >= tick
+                    && matches!(self.phase, Phase::Network)
+                {
+                    let secs = t.saturating_duration_since(self.dhcp_started).as_secs();
+                    self.display(Screen::Dhcp { secs });
+                    self.tick = Some(tick + Duration::from_secs(1));
                 }
             }
             Input::Dhcp(t, data) => {
