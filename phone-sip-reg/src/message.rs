@@ -2,7 +2,7 @@
 //!
 //! [`parse`] reads one complete message (a UDP datagram, or one frame cut by
 //! [`crate::framing::StreamFramer`]); [`Request::to_bytes`] writes one. Header values are kept as
-//! text and parsed into typed values on demand ([`Headers::via`], [`Headers::cseq`], ...), so a
+//! text and parsed into typed values on demand ([`Headers::top_via`], [`Headers::cseq`], ...), so a
 //! header this client never reads cannot make a message unusable.
 
 use alloc::string::{String, ToString};
