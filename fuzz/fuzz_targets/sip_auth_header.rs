@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use phone_sip_reg::digest::{Answer, Challenge, Credentials, respond};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = core::str::from_utf8(data) else { return };
+    let Ok(s) = core::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(c) = Challenge::parse(s) {
         let again = Challenge::parse(&c.to_string());
         assert_eq!(again.as_ref(), Ok(&c), "challenge round trip of {s:?}");

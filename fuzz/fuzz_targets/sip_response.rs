@@ -52,7 +52,9 @@ fn drain(c: &mut Client<XorShift>, last: &mut [Option<Transmit>]) -> Instant {
 /// A response to `t`'s request: its Via/From/To/Call-ID/CSeq, then the fuzzer's start-line
 /// tail and headers.
 fn matching_response(t: &Transmit, tail: &[u8]) -> Option<Vec<u8>> {
-    let Ok(Message::Request(r)) = message::parse(&t.payload) else { return None };
+    let Ok(Message::Request(r)) = message::parse(&t.payload) else {
+        return None;
+    };
     let mut out = b"SIP/2.0 ".to_vec();
     let (status, rest) = match tail.iter().position(|b| *b == b'\n') {
         Some(p) => (&tail[..p], &tail[p + 1..]),
@@ -60,7 +62,13 @@ fn matching_response(t: &Transmit, tail: &[u8]) -> Option<Vec<u8>> {
     };
     out.extend_from_slice(status);
     out.extend_from_slice(b"\r\n");
-    for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
         for v in r.headers.all(&name) {
             out.extend_from_slice(format!("{}: {v}\r\n", name.as_str()).as_bytes());
         }
@@ -72,7 +80,13 @@ fn matching_response(t: &Transmit, tail: &[u8]) -> Option<Vec<u8>> {
 
 fuzz_target!(|data: &[u8]| {
     let mut cfg = Config::default();
-    if cfg.apply_setting("SIP_CONTROLLER_LIST", "10.0.0.1;transport=udp,10.0.0.2;transport=tcp,10.0.0.3").is_err() {
+    if cfg
+        .apply_setting(
+            "SIP_CONTROLLER_LIST",
+            "10.0.0.1;transport=udp,10.0.0.2;transport=tcp,10.0.0.3",
+        )
+        .is_err()
+    {
         return;
     }
     cfg.domain = "lab.test".into();
@@ -104,16 +118,35 @@ fuzz_target!(|data: &[u8]| {
                 }
                 c.handle_input(Input::Timeout(now));
             }
-            1 => c.handle_input(Input::Datagram { now, controller: ctl, data: chunk }),
-            2 => c.handle_input(Input::Stream { now, controller: ctl, data: chunk }),
-            3 => c.handle_input(Input::TransportError { now, controller: ctl }),
+            1 => c.handle_input(Input::Datagram {
+                now,
+                controller: ctl,
+                data: chunk,
+            }),
+            2 => c.handle_input(Input::Stream {
+                now,
+                controller: ctl,
+                data: chunk,
+            }),
+            3 => c.handle_input(Input::TransportError {
+                now,
+                controller: ctl,
+            }),
             4 | 5 | 6 => {
                 if let Some(Some(t)) = last.get(ctl).cloned() {
                     if let Some(resp) = matching_response(&t, chunk) {
                         if t.target.transport.is_reliable() {
-                            c.handle_input(Input::Stream { now, controller: ctl, data: &resp });
+                            c.handle_input(Input::Stream {
+                                now,
+                                controller: ctl,
+                                data: &resp,
+                            });
                         } else {
-                            c.handle_input(Input::Datagram { now, controller: ctl, data: &resp });
+                            c.handle_input(Input::Datagram {
+                                now,
+                                controller: ctl,
+                                data: &resp,
+                            });
                         }
                     }
                 }
@@ -123,7 +156,11 @@ fuzz_target!(|data: &[u8]| {
                     c.handle_input(Input::Unregister(now));
                 } else {
                     let pw = String::from_utf8_lossy(chunk);
-                    c.handle_input(Input::Credentials { now, user: "1001", password: &pw });
+                    c.handle_input(Input::Credentials {
+                        now,
+                        user: "1001",
+                        password: &pw,
+                    });
                 }
             }
         }
