@@ -4,6 +4,9 @@
 //! software and keeps its certificate and credentials; and faults from the matrix.
 //! Needs root and the lab packages (`sudo examples/lab/install`); ids `bo1`..`bo9`.
 
+// Tests unwrap what they set up themselves.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs;
@@ -165,7 +168,7 @@ fn first_boot_flashes_enrolls_registers_then_second_boot_reuses_all() {
         log.lines()
             .filter_map(|l| l.split("address ").nth(1))
             .filter_map(|r| r.split('/').next().map(str::to_string))
-            .last()
+            .next_back()
     };
     assert!(addr(&first.stderr).is_some());
     assert_eq!(addr(&first.stderr), addr(&second.stderr));

@@ -388,7 +388,7 @@ fn run_inner(args: &Args) -> Result<ExitCode> {
                 BootRecord::factory(SlotImage::of("factory.bin", b"phone-boot factory image\n"))
             }),
         );
-        files.firmware_key = firmware_key.clone();
+        files.firmware_key = firmware_key;
         files.http.timeout = Duration::from_secs(args.timeout.max(1));
         let mut config = BootConfig::new(files);
         config.sets = sets.clone();
@@ -617,11 +617,11 @@ impl Io<'_> {
                 }
             }
             Transmit::FileSend { conn, bytes } => {
-                if let Some((_, w)) = self.file_conn.as_ref().filter(|(c, _)| *c == conn) {
-                    if w.send(bytes).is_err() {
-                        self.file_conn = None;
-                        boot.handle_input(Input::File(stage::Input::Reset(now, conn)));
-                    }
+                if let Some((_, w)) = self.file_conn.as_ref().filter(|(c, _)| *c == conn)
+                    && w.send(bytes).is_err()
+                {
+                    self.file_conn = None;
+                    boot.handle_input(Input::File(stage::Input::Reset(now, conn)));
                 }
             }
             Transmit::FileClose { conn } => {
