@@ -129,9 +129,14 @@ pub struct Config {
     pub previous_address: Option<Ipv4Addr>,
     /// Probe offered addresses with ARP before use (RFC 5227, Decision 3). Default true.
     pub conflict_detection: bool,
-    /// DHCPREQUEST retransmissions in REQUESTING and REBOOTING before going back to INIT
-    /// (RFC 2131 §4.4.1 suggests four). Default 4.
+    /// DHCPREQUEST retransmissions in REQUESTING before going back to INIT (RFC 2131 §4.4.1
+    /// suggests four). Default 4.
     pub request_retransmissions: u32,
+    /// DHCPREQUEST retransmissions in REBOOTING before giving the stored address up and
+    /// starting from INIT. A server that does not know the lease stays silent (RFC 2131 §4.3.2),
+    /// so this bounds the boot delay: default 2 (requests at about 0, 4 and 12 s, DISCOVER at
+    /// about 28 s).
+    pub reboot_retransmissions: u32,
 }
 
 impl Config {
@@ -156,6 +161,7 @@ impl Config {
             previous_address: None,
             conflict_detection: true,
             request_retransmissions: 4,
+            reboot_retransmissions: 2,
         }
     }
 }
@@ -999,7 +1005,7 @@ impl<R: Rng> Client<R> {
                 self.send_request(Some(address), None, None)
             }
             St::Rebooting { address, sent, .. } => {
-                if sent > self.config.request_retransmissions {
+                if sent > self.config.reboot_retransmissions {
                     self.st = St::Init { at: now };
                     return Step::Changed;
                 }

@@ -1088,11 +1088,21 @@ fn init_reboot_nak_starts_over_with_discover() {
 #[test]
 fn init_reboot_without_answer_falls_back_to_discover() {
     let mut p = Phone::new(reboot_config(), 23);
-    one_tx(&p.drain().0);
-    for _ in 0..4 {
-        assert_eq!(one_tx(&p.next().0).kind, MessageType::Request);
+    let first = one_tx(&p.drain().0);
+    let mut at = vec![];
+    for _ in 0..2 {
+        let r = one_tx(&p.next().0);
+        assert_eq!(r.kind, MessageType::Request);
+        at.push(dsecs(first.at, r.at));
     }
-    assert_eq!(one_tx(&p.next().0).kind, MessageType::Discover);
+    let d = one_tx(&p.next().0);
+    assert_eq!(d.kind, MessageType::Discover);
+    // 4 ± 1, then 8 ± 1 more, then 16 ± 1 more before giving the address up.
+    assert!(
+        (at[0] - 4.0).abs() <= 1.0 && (at[1] - at[0] - 8.0).abs() <= 1.0,
+        "{at:?}"
+    );
+    assert!((dsecs(first.at, d.at) - at[1] - 16.0).abs() <= 1.0);
 }
 
 #[test]
