@@ -234,3 +234,20 @@ fn bad_firmware_signature_keeps_the_running_image_and_boots_on() {
     assert!(run.stderr.contains("rejected"), "{}", run.stderr);
     assert!(registered_with(&run.stdout).is_some());
 }
+
+#[test]
+fn dhcp_server_starting_late() {
+    let rig = rig("bo6", true, false);
+    rig.lab.stop(Server::Dhcp);
+    let run = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(secs(6));
+            rig.lab.start(Server::Dhcp);
+        });
+        rig.boot(&["--user", "1001", "--password", "1001pass"])
+    });
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    // The counter ran while no server answered.
+    assert!(run.stdout.contains("| DHCP: 5 secs"), "{}", run.stdout);
+    assert!(registered_with(&run.stdout).is_some());
+}
