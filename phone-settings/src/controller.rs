@@ -44,6 +44,30 @@ impl Transport {
             Transport::Tls => "tls",
         }
     }
+
+    /// The upper-case token of a SIP Via header (RFC 3261 §18.2.1).
+    #[must_use]
+    pub const fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// Whether the transport is reliable, so SIP does not retransmit (RFC 3261 §17.1.2.2).
+    #[must_use]
+    pub const fn is_reliable(self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+
+    /// Parse a transport token case-insensitively (`udp`, `TCP`, `Tls`, ...).
+    #[must_use]
+    pub fn from_token(s: &str) -> Option<Self> {
+        [Transport::Udp, Transport::Tcp, Transport::Tls]
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
 }
 
 impl fmt::Display for Transport {
@@ -87,16 +111,7 @@ pub fn parse_controller(designator: &str) -> Result<Controller, ValueError> {
             if !key.eq_ignore_ascii_case("transport") {
                 return Err(bad());
             }
-            let t = if val.eq_ignore_ascii_case("tls") {
-                Transport::Tls
-            } else if val.eq_ignore_ascii_case("tcp") {
-                Transport::Tcp
-            } else if val.eq_ignore_ascii_case("udp") {
-                Transport::Udp
-            } else {
-                return Err(bad());
-            };
-            (hp, t)
+            (hp, Transport::from_token(val).ok_or_else(bad)?)
         }
     };
     let (host, port) = match hostport.split_once(':') {
