@@ -598,12 +598,18 @@ impl Io<'_> {
                         }
                     }
                 };
-                match io_stream::connect(
+                let started = std::time::Instant::now();
+                let connected = io_stream::connect(
                     &server.host,
                     server.port,
                     tls,
                     Duration::from_secs(self.args.timeout.max(1)),
-                ) {
+                );
+                // The connect blocks (up to --timeout): report its outcome at the time it
+                // ended, or the next request's deadline starts in the past and it times out
+                // at once (seen with a dead first TLSSRVR: the live second one "timed out").
+                let now = now.saturating_add(started.elapsed());
+                match connected {
                     Ok(s) => {
                         info!("connected to {server}");
                         let w = io_stream::spawn(s, self.tx.clone(), move |ev| Msg::File(conn, ev));
