@@ -462,9 +462,15 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
 
     fn start_files(&mut self, now: Instant) {
         self.tick = None;
-        // Each boot evaluates the scripts again from defaults (Decision 6).
+        // Each boot evaluates the scripts again from defaults (Decision 6), but the AUTH lock
+        // survives (only CLEAR undoes it, files.md §1): the file stage reads it from the store
+        // it is given, so it must still be there after `begin_boot`.
         let mut store = self.settings.clone();
+        let auth_lock = store.flag("AUTH") == Some(true);
         store.begin_boot();
+        if auth_lock {
+            let _ = store.apply_set("AUTH", "1", Source::SettingsFile, 0);
+        }
         self.apply_network(&mut store);
         let mut cfg = self.config.files.clone();
         if let Some(s) = &self.record.slots {
