@@ -2,7 +2,7 @@
 //! scepserver, two Kamailio): the first boot flashes new firmware, restarts, enrolls a SCEP
 //! certificate and registers over TLS with it; the second boot uses INIT-REBOOT, downloads no
 //! software and keeps its certificate and credentials; and faults from the issue's matrix.
-//! Needs root and the lab packages (`sudo examples/lab/install`); ids `bo1`..`bo9`.
+//! Needs root and the lab packages (`sudo examples/lab/install`); ids `bo1`..`bo9`, `bp1`..`bp9`.
 
 // Tests unwrap what they set up themselves.
 #![allow(clippy::unwrap_used)]
@@ -10,7 +10,11 @@
 mod common;
 
 use std::fs;
+use std::io::{BufRead as _, BufReader, Read, Write as _};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::lab::{Lab, LabConfig, Server, secs};
 
@@ -28,6 +32,11 @@ fn rig(id: &str, challenge_ok: bool, verify_client: bool) -> Rig {
     let mut cfg = LabConfig::new(id);
     cfg.sson = Some("HTTPSRVR=@IP1@,TLSSRVR=@IP1@".into());
     cfg.sip_tls_verify_client = verify_client;
+    rig_with(cfg, challenge_ok)
+}
+
+fn rig_with(cfg: LabConfig, challenge_ok: bool) -> Rig {
+    let id = cfg.id.clone();
     let lab = Lab::up(cfg);
     let work = std::env::temp_dir().join(format!("phone-lab-boot-{id}"));
     let _ = fs::remove_dir_all(&work);
@@ -84,6 +93,14 @@ fn sign(lab: &Lab, keys: &Path, image: &Path) {
 
 impl Rig {
     fn boot(&self, extra: &[&str]) -> common::lab::CmdOutput {
+        let args = self.boot_args(extra, true);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.lab.run_cli(&args, secs(150))
+    }
+
+    /// `phone boot` with the rig's state directory and firmware key (`trust`: the lab CA
+    /// preinstalled), `--until registered`, then `extra`.
+    fn boot_args(&self, extra: &[&str], trust: bool) -> Vec<String> {
         let state = self.work.join("state");
         let ca = self.lab.ca_cert();
         let key = self.work.join("keys").join("firmware-pub.pem");
@@ -100,15 +117,123 @@ impl Rig {
             "LAB0001",
             "--state-dir",
             state.to_str().unwrap(),
-            "--trust",
-            ca.to_str().unwrap(),
             "--firmware-key",
             key.to_str().unwrap(),
             "--until",
             "registered",
         ];
+        if trust {
+            args.extend_from_slice(&["--trust", ca.to_str().unwrap()]);
+        }
         args.extend_from_slice(extra);
-        self.lab.run_cli(&args, secs(150))
+        args.into_iter().map(String::from).collect()
+    }
+
+    /// `phone boot` (trusting the lab CA) running in the background, its stdin a pipe.
+    fn spawn(&self, extra: &[&str]) -> Live {
+        let args = self.boot_args(extra, true);
+        let mut child = self
+            .lab
+            .cli(&args[0])
+            .args(&args[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pump = |r: Box<dyn Read + Send>| {
+            let buf = Arc::new(Mutex::new(String::new()));
+            let b = buf.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines() {
+                    let Ok(line) = line else { return };
+                    let mut b = b.lock().unwrap();
+                    b.push_str(&line);
+                    b.push('\n');
+                }
+            });
+            buf
+        };
+        let stdout = pump(Box::new(child.stdout.take().unwrap()));
+        let stderr = pump(Box::new(child.stderr.take().unwrap()));
+        Live {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.work.join("state")
+    }
+
+    fn access_log(&self) -> String {
+        fs::read_to_string(self.lab.state_dir().join("logs").join("nginx-access.log"))
+            .unwrap_or_default()
+    }
+}
+
+/// A `phone boot` running in the background, its output collected line by line.
+struct Live {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Live {
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `timeout`) until `cond` holds for the output so far.
+    fn wait_for(&mut self, timeout: Duration, cond: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !cond(&self.stdout()) {
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "phone boot ended early:\n{}\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "timed out:\n{}\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types one line at the keyboard.
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the exit (at most `timeout`, then SIGKILL) and a moment for the pipes.
+    fn finish(mut self, timeout: Duration) -> (Option<ExitStatus>, String, String) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break Some(st);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        (status, self.stdout(), self.stderr())
     }
 }
 
@@ -250,4 +375,254 @@ fn dhcp_server_starting_late() {
     // The counter ran while no server answered.
     assert!(run.stdout.contains("| DHCP: 5 secs"), "{}", run.stdout);
     assert!(registered_with(&run.stdout).is_some());
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn https_untrusted_auth0_falls_back_to_http_auth1_refuses() {
+    let rig = rig("bo7", true, false);
+    let ip = rig.lab.srv_ip1();
+    let creds = ["--user", "1001", "--password", "1001pass"];
+    // AUTH=0 (the default), the lab CA not preinstalled: HTTPS fails on the unknown issuer,
+    // every file comes over HTTP (TRUSTCERTS brings the CA for the TLS registrar), the image
+    // is flashed, and the phone registers.
+    let mut args = rig.boot_args(&creds, false);
+    let run = {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        rig.lab.run_cli(&a, secs(150))
+    };
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    let https = out
+        .find(&format!("| HTTP: 1 https://{ip}:443/96x1Supgrade.txt"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let http = out
+        .find(&format!("| HTTP: 2 http://{ip}:80/96x1Supgrade.txt"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(https < http, "{out}");
+    assert!(
+        out.contains(&format!("http://{ip}:80/46xxsettings.txt")),
+        "{out}"
+    );
+    assert!(run.stderr.contains("UnknownIssuer"), "{}", run.stderr);
+    assert!(out.contains("| Saving to flash 100%"), "{out}");
+    assert!(registered_with(out).is_some(), "{out}");
+    let log = rig.access_log();
+    assert!(log.contains("GET /46xxsettings.txt"), "{log}");
+
+    // AUTH=1: a fresh phone trusting the lab CA gets the settings over HTTPS, and they set
+    // the AUTH lock (kept across reboots).
+    fs::remove_dir_all(rig.state()).unwrap();
+    let settings = rig.lab.docroot().join("46xxsettings.txt");
+    let mut text = fs::read_to_string(&settings).unwrap();
+    text.push_str("SET AUTH 1\n");
+    fs::write(&settings, text).unwrap();
+    let run = rig.boot(&creds);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    assert!(registered_with(&run.stdout).is_some(), "{}", run.stdout);
+    // Now HTTPS becomes untrusted: nginx restarts with the lab's self-signed certificate
+    // (the lab's `start` reads its config, lab.json, again; the registrars keep theirs).
+    let conf = rig.lab.state_dir().join("lab.json");
+    let json = fs::read_to_string(&conf).unwrap();
+    let (a, b) = (
+        r#""server_cert": "server""#,
+        r#""server_cert": "untrusted""#,
+    );
+    assert!(json.contains(a), "{json}");
+    fs::write(&conf, json.replace(a, b)).unwrap();
+    rig.lab.stop(Server::Http);
+    rig.lab.start(Server::Http);
+    let served_before = rig.access_log().lines().count();
+    // The locked phone refuses HTTP: no file at all is fetched. Decision 4: no server
+    // answered, so the phone goes on with the settings of its last good boot and registers.
+    args = rig.boot_args(&[], true);
+    let run = {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        rig.lab.run_cli(&a, secs(150))
+    };
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.contains(&format!("| HTTP: 1 https://{ip}:443/96x1Supgrade.txt")),
+        "{out}"
+    );
+    assert!(!out.contains("http://"), "HTTP used with AUTH=1:\n{out}");
+    assert!(
+        run.stderr.contains("invalid peer certificate"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("stored settings"), "{}", run.stderr);
+    assert_eq!(
+        rig.access_log().lines().count(),
+        served_before,
+        "a file was served with AUTH=1"
+    );
+    assert!(registered_with(out).is_some(), "{out}");
+}
+
+#[test]
+fn download_cut_mid_transfer_is_retried_and_flashed_whole() {
+    let mut cfg = LabConfig::new("bp1");
+    cfg.sson = Some("HTTPSRVR=@IP1@,TLSSRVR=@IP1@".into());
+    cfg.sip_tls_verify_client = false;
+    // 40 KB/s under /throttled/: the 280 KB image takes 7 s, nginx stops in the middle.
+    cfg.nginx_extra = Some(
+        "location /throttled/ { limit_rate 40k; rewrite ^/throttled/(.*)$ /$1 break; }".into(),
+    );
+    let rig = rig_with(cfg, true);
+    let image = fs::read(rig.lab.docroot().join(APP)).unwrap();
+    let mut live = rig.spawn(&[
+        "--set",
+        "HTTPDIR=throttled",
+        "--user",
+        "1001",
+        "--password",
+        "1001pass",
+    ]);
+    live.wait_for(secs(60), |o| o.contains(&format!("/throttled/{APP}")));
+    std::thread::sleep(secs(2));
+    // The download is under way and not finished: nothing flashed yet.
+    assert!(!live.stdout().contains("| Saving to flash"));
+    rig.lab.stop(Server::Http);
+    std::thread::sleep(secs(1));
+    rig.lab.start(Server::Http);
+    let (status, out, err) = live.finish(secs(150));
+    assert!(status.is_some_and(|s| s.success()), "{out}\n{err}");
+    // Retried: the image was requested again after the cut ...
+    assert!(
+        count(&out, &format!("/throttled/{APP}")) >= 2,
+        "{out}\n{err}"
+    );
+    // ... flashed once, whole, and the new slot boots and registers.
+    assert_eq!(count(&out, "| Saving to flash 100%"), 1, "{out}");
+    assert_eq!(fs::read(rig.state().join("slot-b.bin")).unwrap(), image);
+    assert!(err.contains("power-on: slot B"), "{err}");
+    assert!(registered_with(&out).is_some(), "{out}");
+    let log = rig.access_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("GET /throttled/{APP}"))
+                && l.contains(&format!(" 200 {} ", image.len()))),
+        "{log}"
+    );
+}
+
+#[test]
+fn sigkill_during_flash_keeps_the_old_slot_then_the_next_boot_completes() {
+    let rig = rig("bp2", true, false);
+    let image = fs::read(rig.lab.docroot().join(APP)).unwrap();
+    let creds = ["--user", "1001", "--password", "1001pass"];
+    let mut extra = vec!["--flash-ms-per-chunk", "400"];
+    extra.extend_from_slice(&creds);
+    let mut live = rig.spawn(&extra);
+    let slot_b = rig.state().join("slot-b.bin");
+    let deadline = Instant::now() + secs(60);
+    while fs::metadata(&slot_b).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(
+            live.child.try_wait().unwrap().is_none(),
+            "ended before the flash write:\n{}\n{}",
+            live.stdout(),
+            live.stderr()
+        );
+        assert!(Instant::now() < deadline, "flash write never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    live.child.kill().unwrap(); // SIGKILL
+    let (_, out1, err1) = live.finish(secs(10));
+    let written = fs::metadata(&slot_b).unwrap().len();
+    assert!(written < image.len() as u64, "killed too late: {written}");
+    assert!(registered_with(&out1).is_none());
+    assert!(err1.contains("power-on: slot A"), "{err1}");
+
+    // The next boot powers on from slot A (the half-written B is not active), flashes the
+    // image again, restarts into B and registers.
+    let run = rig.boot(&creds);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let err = &run.stderr;
+    let a = err
+        .find("power-on: slot A")
+        .unwrap_or_else(|| panic!("{err}"));
+    let b = err
+        .find("power-on: slot B")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(a < b, "{err}");
+    assert!(
+        run.stdout.contains("| Saving to flash 100%"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read(&slot_b).unwrap(), image);
+    assert!(registered_with(&run.stdout).is_some(), "{}", run.stdout);
+}
+
+#[test]
+fn wrong_password_prompts_again_then_registers() {
+    let rig = rig("bp3", true, false);
+    let mut live = rig.spawn(&[]);
+    // Answer every prompt as it shows: the extension, a wrong password first, then the
+    // right one when `Password:` shows again.
+    let (mut ext, mut pw) = (0, 0);
+    let deadline = Instant::now() + secs(120);
+    while registered_with(&live.stdout()).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            live.stdout(),
+            live.stderr()
+        );
+        assert!(
+            live.child.try_wait().unwrap().is_none(),
+            "{}\n{}",
+            live.stdout(),
+            live.stderr()
+        );
+        let out = live.stdout();
+        if count(&out, "| Extension:") > ext {
+            ext += 1;
+            live.type_line("1001");
+        }
+        if count(&out, "| Password:") > pw {
+            pw += 1;
+            live.type_line(if pw == 1 { "wrong-secret" } else { "1001pass" });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, out, err) = live.finish(secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{out}\n{err}");
+    assert!(pw >= 2, "no second password prompt:\n{out}");
+    let second = out.match_indices("| Password:").nth(1).unwrap().0;
+    assert!(second < out.find("REGISTERED").unwrap(), "{out}");
+    let ul = rig.lab.kam_ul_dump(Server::Kam1);
+    assert!(ul.contains("1001"), "{ul}");
+}
+
+#[test]
+fn first_file_server_down_the_second_is_used() {
+    let mut cfg = LabConfig::new("bp4");
+    // The first entry of each list is an address nobody serves.
+    cfg.sson = Some("HTTPSRVR=@NET@.9,@IP1@,TLSSRVR=@NET@.9,@IP1@".into());
+    cfg.sip_tls_verify_client = false;
+    let rig = rig_with(cfg, true);
+    let (net, ip) = (rig.lab.net().to_string(), rig.lab.srv_ip1());
+    let run = rig.boot(&["--timeout", "3", "--user", "1001", "--password", "1001pass"]);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    let dead = out
+        .find(&format!("| HTTP: 1 https://{net}.9:443/96x1Supgrade.txt"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let live = out
+        .find(&format!("https://{ip}:443/96x1Supgrade.txt"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(dead < live, "{out}");
+    assert!(
+        out.contains(&format!("https://{ip}:443/46xxsettings.txt")),
+        "{out}\n{}",
+        run.stderr
+    );
+    assert!(registered_with(out).is_some(), "{out}");
+    assert!(rig.access_log().contains("GET /96x1Supgrade.txt"));
 }
