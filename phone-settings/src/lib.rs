@@ -47,7 +47,10 @@ pub mod source;
 pub mod sson;
 pub mod store;
 pub mod subst;
-pub mod time;
+/// The shared clock type, defined once in `phone-sansio` (re-exported for existing callers).
+pub mod time {
+    pub use phone_sansio::Instant;
+}
 pub mod value;
 pub mod vendor_names;
 
