@@ -92,19 +92,16 @@ pub struct Decoded {
     pub dropped: Vec<Warning>,
 }
 
-/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), bitwise: small and table-free.
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320: the `crc` crate's `CRC_32_ISO_HDLC`),
+/// the checksum of every stored record the phone keeps (this encoding and phone-boot's boot
+/// record). The table is built at compile time.
 #[must_use]
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
+    CRC32.checksum(bytes)
 }
+
+/// The one CRC-32 of stored state.
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 struct Reader<'a> {
     bytes: &'a [u8],
