@@ -28,7 +28,7 @@
 extern crate alloc;
 
 pub mod boot;
-pub mod display;
+pub mod files;
 pub mod firmware;
 pub mod flash;
 pub mod http;

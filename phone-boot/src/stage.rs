@@ -25,12 +25,11 @@ use phone_settings::{Instant, Source, Store};
 use phone_upgrade_script::{Limits, Run, SoftwareNames, Step, decide};
 use rand_core::Rng;
 
-use crate::display::DisplayEvent;
+use crate::files::display::DisplayEvent;
 use crate::firmware::{FirmwareKey, Rejected, SignatureFile};
-use crate::flash::{
-    BootRecord, FlashConfig, FlashInput, FlashOp, FlashOutput, Flasher, Slot, VerifiedImage,
-};
+use crate::flash::{BootRecord, FlashConfig, FlashEvent, FlashOp, Flasher, Slot, VerifiedImage};
 use crate::http::{self, Failure, GetRequest, HttpGet, HttpLimits, Outcome};
+use phone_sansio::Machine as _;
 
 /// HTTP or HTTPS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -626,7 +625,7 @@ impl<R: Rng> FileStage<R> {
                         }
                     }
                     Phase::Flashing { flasher, .. } => {
-                        flasher.handle_input(FlashInput::Timeout(now));
+                        flasher.handle_input(phone_sansio::Input::Timeout(now));
                     }
                     _ => {}
                 }
@@ -649,12 +648,12 @@ impl<R: Rng> FileStage<R> {
             Input::Reset(now, conn) => self.with_fetch(conn, http::Input::Reset(now)),
             Input::FlashDone(now) => {
                 if let Phase::Flashing { flasher, .. } = &mut self.phase {
-                    flasher.handle_input(FlashInput::Done(now));
+                    flasher.handle_input(phone_sansio::Input::Completed(now, ()));
                 }
             }
             Input::FlashFailed(now) => {
                 if let Phase::Flashing { flasher, .. } = &mut self.phase {
-                    flasher.handle_input(FlashInput::Failed(now));
+                    flasher.handle_input(phone_sansio::Input::TransportFailed(now, ()));
                 }
             }
         }
@@ -718,10 +717,10 @@ impl<R: Rng> FileStage<R> {
                     return Output::Timeout(*until);
                 }
                 Phase::Flashing { flasher, name } => match flasher.poll_output() {
-                    FlashOutput::Op(op) => return Output::Flash(op),
-                    FlashOutput::Event(e) => return Output::Event(e),
-                    FlashOutput::Timeout(t) => return Output::Timeout(t),
-                    FlashOutput::Done(result) => {
+                    phone_sansio::Output::Transmit(op) => return Output::Flash(op),
+                    phone_sansio::Output::Event(FlashEvent::Display(e)) => return Output::Event(e),
+                    phone_sansio::Output::Timeout(t) => return Output::Timeout(t),
+                    phone_sansio::Output::Event(FlashEvent::Done(result)) => {
                         let name = core::mem::take(name);
                         let software = match result {
                             Ok(slot) => Software::Installed { name, slot },
@@ -867,10 +866,10 @@ impl<R: Rng> FileStage<R> {
                 Outcome::Obtained(f) => match VerifiedImage::new(&header, f.body) {
                     Ok(image) => {
                         let flasher = Flasher::new(
-                            now,
+                            self.config.flash.clone(),
                             &self.config.record,
                             image,
-                            self.config.flash.clone(),
+                            now,
                         );
                         self.phase = Phase::Flashing {
                             name,

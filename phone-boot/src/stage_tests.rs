@@ -31,6 +31,7 @@ struct Net {
     /// Every request made, as "scheme host path".
     log: Vec<String>,
     flash_ops: usize,
+    /// The flash breaks at this operation: it and every later one fail (retries included).
     fail_flash_at: Option<usize>,
 }
 
@@ -133,7 +134,7 @@ fn drive(stage: &mut FileStage<ChaCha8Rng>, net: &mut Net) -> Transcript {
             Output::Close { .. } => current = None,
             Output::Flash(_) => {
                 net.flash_ops += 1;
-                if net.fail_flash_at == Some(net.flash_ops) {
+                if net.fail_flash_at.is_some_and(|n| net.flash_ops >= n) {
                     stage.handle_input(Input::FlashFailed(now));
                 } else {
                     stage.handle_input(Input::FlashDone(now));

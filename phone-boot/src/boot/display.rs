@@ -3,7 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::display::DisplayEvent;
+use crate::files::display::DisplayEvent;
 
 /// One message of the boot's display. `Display` renders display.md's exact text.
 #[derive(Debug, Clone, PartialEq, Eq)]
