@@ -538,3 +538,77 @@ fn a_paced_flash_completes_by_timer() {
     assert!(done.result.is_ok());
     assert!(t0.elapsed() >= Duration::from_millis(30));
 }
+
+/// phone-http's real `HttpClient` on the driver through `HttpAdapter`: its outcome.
+fn http_get(
+    url: &str,
+    configure: impl FnOnce(&mut phone_http::HttpConfig),
+    policy: TlsPolicy,
+) -> phone_http::Outcome {
+    let mut config = phone_http::HttpConfig::default();
+    configure(&mut config);
+    let mut d = driver();
+    let request = phone_http::Request::get(phone_http::Url::parse(url).unwrap());
+    let client = phone_http::HttpClient::new(&config, request, 9, d.io.now());
+    let outcome = Rc::new(RefCell::new(None));
+    let out = outcome.clone();
+    let mut task = Driven::new(
+        client,
+        HttpAdapter::new(policy, SocketOptions::default()),
+        move |_: &mut phone_http::HttpClient,
+              _: &mut HttpAdapter,
+              _: &mut Reactor,
+              e: phone_http::Event,
+              _| match e {
+            phone_http::Event::Done(o) => {
+                *out.borrow_mut() = Some(o);
+                Flow::Stop
+            }
+            _ => Flow::Continue,
+        },
+    );
+    assert_eq!(d.run(&mut [&mut task]).unwrap(), Ended::Finished);
+    outcome.borrow_mut().take().unwrap()
+}
+
+fn body_of(o: &phone_http::Outcome) -> &[u8] {
+    match o {
+        phone_http::Outcome::Response(r) => &r.body,
+        phone_http::Outcome::Failed(f) => panic!("failed: {f:?}"),
+    }
+}
+
+#[test]
+fn phone_http_client_direct_tlssrvrid_and_proxy() {
+    let none = || TlsPolicy::new(&Trust::new(), None).unwrap();
+    // http, direct.
+    let (port, server) = plain_server(1);
+    let o = http_get(&format!("http://127.0.0.1:{port}/"), |_| {}, none());
+    server.join().unwrap();
+    assert_eq!(body_of(&o), b"hello");
+
+    // https to an address the certificate does not name: TLSSRVRID=0 accepts, =1 refuses.
+    let p = pki("files.lab");
+    let policy = TlsPolicy::new(&Trust::new().with_pems([p.ca_pem.as_bytes()]), None).unwrap();
+    let (port, server) = tls_server(&p, 2, false);
+    let url = format!("https://127.0.0.1:{port}/");
+    let o = http_get(&url, |c| c.check_identity = false, policy.clone());
+    assert_eq!(body_of(&o), b"hello");
+    let o = http_get(&url, |c| c.check_identity = true, policy.clone());
+    assert!(
+        matches!(o, phone_http::Outcome::Failed(_)),
+        "TLSSRVRID=1 must refuse: {o:?}"
+    );
+    server.join().unwrap();
+
+    // https through HTTPPROXY: CONNECT files.lab:443 to the proxy, then TLS inside the tunnel
+    // (files.lab itself has no address here: only the proxy is connected to).
+    let (port, server) = tls_server(&p, 1, true);
+    let o = http_get(
+        "https://files.lab/",
+        |c| c.http_proxy = format!("127.0.0.1:{port}"),
+        policy,
+    );
+    server.join().unwrap();
+    assert_eq!(body_of(&o), b"hello");
+}
