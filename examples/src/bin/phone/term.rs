@@ -313,6 +313,15 @@ impl Display {
         s.draw();
     }
 
+    /// Clears the input line and forgets the prompt and what was typed: before the phone
+    /// exits, so the shell's prompt does not land on a half-typed line.
+    pub fn close(&self) {
+        let mut s = self.screen();
+        s.prompt = None;
+        s.editor.clear();
+        s.erase();
+    }
+
     /// Feeds keyboard bytes: edits and redraws the input line, returns the completed events.
     /// A line entered at a prompt ends the prompt.
     pub fn keys(&self, bytes: &[u8]) -> Vec<KeyEvent> {
@@ -602,6 +611,9 @@ mod tests {
         // The prompt ended with the answer; typed commands echo in clear.
         d.keys(b"view");
         assert!(out.text().ends_with("view"), "{:?}", out.text());
+        // At exit the input line is cleared.
+        d.close();
+        assert!(out.text().ends_with("view\r\x1b[2K"), "{:?}", out.text());
     }
 
     #[test]
