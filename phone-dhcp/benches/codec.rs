@@ -12,8 +12,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder, v4};
 use phone_dhcp::message::BOOTREPLY;
 use phone_dhcp::options::{DhcpOption, Ipv4List, MessageType};
-use phone_dhcp::{Client, Config, Message, Output, VendorOptions};
-use phone_settings::Instant;
+use phone_dhcp::{Client, Config, Message, Output, Transmit, VendorOptions};
+use phone_sansio::Instant;
 use rand_core::SeedableRng;
 
 /// The packets of one boot: the phone's DISCOVER and REQUEST, the server's OFFER and ACK with
@@ -21,14 +21,15 @@ use rand_core::SeedableRng;
 fn packets() -> Vec<Vec<u8>> {
     let mut client = Client::new(
         Config::for_mac([0, 4, 0x0d, 1, 2, 3]),
+        None,
         rand_chacha::ChaCha8Rng::seed_from_u64(1),
         Instant::ZERO,
     );
     let mut out = Vec::new();
     loop {
         match client.poll_output() {
-            Output::Transmit(t) => {
-                out.push(t.payload.to_vec());
+            Output::Transmit(Transmit::Udp { payload, .. }) => {
+                out.push(payload);
                 break;
             }
             Output::Timeout(_) => break,

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
-use phone_settings::Instant;
+use phone_sansio::Instant;
 
 use crate::message::Message;
 use crate::options::DhcpOption;
@@ -21,7 +21,9 @@ pub const MIN_LEASE_SECS: u32 = 10;
 /// The renewal (T1) and rebinding (T2) times a lease uses, after sanitising.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timers {
-    /// Lease length in seconds ([`INFINITE`] or at least [`MIN_LEASE_SECS`]).
+    /// Lease length in seconds: [`INFINITE`], at least [`MIN_LEASE_SECS`] for a lease a server
+    /// granted or an unexpired stored lease kept, 0 for an address reused by REUSETIME
+    /// without a lease.
     pub lease: u32,
     /// T1 in seconds, `None` for an infinite lease.
     pub t1: Option<u32>,
@@ -58,6 +60,56 @@ impl Timers {
             lease,
             t1: Some(t1),
             t2: Some(t2),
+        }
+    }
+}
+
+/// A lease from an earlier run, kept by the caller (the boot record): what INIT-REBOOT asks
+/// for (RFC 2131 §3.2) and what REUSETIME reuses (spec dhcp.md §7).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousLease {
+    /// The address.
+    pub address: Ipv4Addr,
+    /// When the lease expires, on this run's clock (the caller converts its stored wall-clock
+    /// expiry: `now + (expiry − wall clock now)`); [`Instant::MAX`] for an infinite lease;
+    /// `None` when unknown. Only an unexpired lease is kept when the server is silent.
+    pub expires: Option<Instant>,
+    /// The server that granted it (option 54), if known: RELEASE and DECLINE go to it.
+    pub server_id: Option<Ipv4Addr>,
+    /// Option 1 of that lease.
+    pub subnet_mask: Option<Ipv4Addr>,
+    /// Option 3 of that lease.
+    pub routers: Vec<Ipv4Addr>,
+    /// Option 6 of that lease.
+    pub dns_servers: Vec<Ipv4Addr>,
+}
+
+impl PreviousLease {
+    /// Only the address is known (the expiry is not: the address is asked for, and reused
+    /// only by REUSETIME).
+    #[must_use]
+    pub fn new(address: Ipv4Addr) -> PreviousLease {
+        PreviousLease {
+            address,
+            expires: None,
+            server_id: None,
+            subnet_mask: None,
+            routers: Vec::new(),
+            dns_servers: Vec::new(),
+        }
+    }
+
+    /// What to keep of `lease` (its expiry on the clock of the run that holds it).
+    #[must_use]
+    pub fn from_lease(lease: &Lease) -> PreviousLease {
+        PreviousLease {
+            address: lease.address,
+            expires: Some(lease.expires_at()),
+            server_id: (!lease.server_id.is_unspecified()).then_some(lease.server_id),
+            subnet_mask: lease.subnet_mask,
+            routers: lease.routers.clone(),
+            dns_servers: lease.dns_servers.clone(),
         }
     }
 }
@@ -198,6 +250,34 @@ impl Lease {
             timers: Timers::sanitise(f.lease_time.unwrap_or(fallback_lease), f.t1, f.t2),
             acquired,
         }
+    }
+
+    /// A lease built from a stored one, used without a DHCPACK from `now` on. `timers` are
+    /// T1 = T2 = now (rebind at once) and the time left, or no lease at all (REUSETIME).
+    pub(crate) fn reused(p: &PreviousLease, timers: Timers, now: Instant) -> Lease {
+        Lease {
+            address: p.address,
+            server_id: p.server_id.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            next_server: None,
+            subnet_mask: p.subnet_mask,
+            routers: p.routers.clone(),
+            dns_servers: p.dns_servers.clone(),
+            log_servers: Vec::new(),
+            ntp_servers: Vec::new(),
+            domain_name: None,
+            mtu: None,
+            vendor_specific: None,
+            sson: None,
+            timers,
+            acquired: now,
+        }
+    }
+
+    /// Whether the server that granted the lease is known (RELEASE, DECLINE and RENEWING
+    /// need it).
+    #[must_use]
+    pub fn server_known(&self) -> bool {
+        !self.server_id.is_unspecified()
     }
 
     /// Merges a renewal DHCPACK: what it carries replaces, what it omits stays, so a server that

@@ -7,14 +7,17 @@ use std::borrow::Cow;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use phone_dhcp::acd::RFC_5227_BUDGET;
+use phone_dhcp::arp::{ArpMessage, OP_REPLY};
 use phone_dhcp::client::{
-    Arp, ArpKind, Client, Config, Event, Input, L2q, LostReason, Output, Refusal, State, Vlan,
+    AddressClass, ArpKind, ArpPacket, Client, Command, Config, Event, Input, L2q, Link, LostReason,
+    Output, Refusal, State, Transmit, Vlan,
 };
-use phone_dhcp::lease::{INFINITE, Timers};
+use phone_dhcp::lease::{INFINITE, PreviousLease, Timers};
 use phone_dhcp::message::{BOOTREPLY, FLAG_BROADCAST};
 use phone_dhcp::options::{DhcpOption, Ipv4List, MessageType, code};
 use phone_dhcp::{Message, VendorOptions};
-use phone_settings::Instant;
+use phone_sansio::Instant;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
@@ -44,7 +47,7 @@ struct Sent {
 #[derive(Debug, Clone)]
 enum Out {
     Tx(Sent),
-    Arp(Arp),
+    Arp(ArpPacket),
     Ev(Event),
 }
 
@@ -74,16 +77,41 @@ fn owned(o: &DhcpOption<'_>) -> DhcpOption<'static> {
     }
 }
 
+/// An ARP reply from another host that owns `ip` (a conflict when `ip` is the phone's).
+fn foreign_arp(ip: Ipv4Addr) -> [u8; 28] {
+    ArpMessage {
+        operation: OP_REPLY,
+        sender_mac: [0x02, 0, 0, 0, 0, 0x99],
+        sender_ip: ip,
+        target_mac: MAC,
+        target_ip: ZERO,
+    }
+    .to_bytes()
+}
+
 impl Phone {
     fn new(config: Config, seed: u64) -> Phone {
+        Phone::with_previous(config, None, seed)
+    }
+
+    fn with_previous(config: Config, previous: Option<PreviousLease>, seed: u64) -> Phone {
         Phone {
-            c: Client::new(config, ChaCha8Rng::seed_from_u64(seed), Instant::ZERO),
+            c: Client::new(
+                config,
+                previous,
+                ChaCha8Rng::seed_from_u64(seed),
+                Instant::ZERO,
+            ),
             now: Instant::ZERO,
         }
     }
 
+    /// The spec's defaults, without the router check: its ARP requests and timers have their
+    /// own tests (tests/transcript.rs) and would interleave with every schedule asserted here.
     fn default_config() -> Config {
-        Config::for_mac(MAC)
+        let mut cfg = Config::for_mac(MAC);
+        cfg.router_check = false;
+        cfg
     }
 
     /// Drains outputs until the machine asks to wait; returns them and the deadline.
@@ -91,8 +119,12 @@ impl Phone {
         let mut outs = Vec::new();
         for _ in 0..100 {
             match self.c.poll_output() {
-                Output::Transmit(t) => {
-                    let m = Message::decode(t.payload).unwrap();
+                Output::Transmit(Transmit::Udp {
+                    payload,
+                    destination,
+                    source,
+                }) => {
+                    let m = Message::decode(&payload).unwrap();
                     outs.push(Out::Tx(Sent {
                         at: self.now,
                         kind: m.message_type().unwrap(),
@@ -105,13 +137,13 @@ impl Phone {
                             _ => None,
                         }),
                         server: m.server_identifier(),
-                        destination: t.destination,
-                        source: t.source,
+                        destination,
+                        source,
                         codes: m.options.iter().map(DhcpOption::code).collect(),
                         options: m.options.iter().map(owned).collect(),
                     }));
                 }
-                Output::Arp(a) => outs.push(Out::Arp(a)),
+                Output::Transmit(Transmit::Arp(a)) => outs.push(Out::Arp(a)),
                 Output::Event(e) => outs.push(Out::Ev(e)),
                 Output::Timeout(t) => {
                     assert!(t > self.now, "deadline {t:?} not after now {:?}", self.now);
@@ -133,7 +165,13 @@ impl Phone {
     }
 
     fn recv(&mut self, bytes: &[u8]) -> (Vec<Out>, Instant) {
-        self.input(Input::Receive(self.now, bytes))
+        self.input(Input::Receive(self.now, Link::Udp, bytes))
+    }
+
+    /// Another host's ARP packet claiming `ip`.
+    fn arp_from_other(&mut self, ip: Ipv4Addr) -> (Vec<Out>, Instant) {
+        let b = foreign_arp(ip);
+        self.input(Input::Receive(self.now, Link::Arp, &b))
     }
 
     /// Runs to the next deadline.
@@ -390,7 +428,13 @@ fn offers_without_lease_time_server_id_or_address_are_refused() {
     let (outs, _) = p.recv(&r.bytes());
     assert_eq!(
         events(&outs),
-        vec![Event::Refused(SERVER, Refusal::BadAddress)]
+        vec![Event::Refused(
+            SERVER,
+            Refusal::BadAddress {
+                address: ZERO,
+                class: AddressClass::ThisNetwork
+            }
+        )]
     );
     assert_eq!(p.c.state(), State::Selecting);
     // Retransmission goes on, then a proper offer is taken.
@@ -527,12 +571,14 @@ fn nak_loop_backs_off() {
     }
     // A successful bind resets the back-off.
     bind_from_discover(&mut p, d.xid);
-    let (outs, _) = p.input(Input::VoiceVlan {
-        now: p.now,
-        l2q: L2q::Auto,
-        l2qvlan: 7,
-        vlantest: 0,
-    });
+    let (outs, _) = p.input(Input::Command(
+        p.now,
+        Command::VoiceVlan {
+            l2q: L2q::Auto,
+            l2qvlan: 7,
+            vlantest: 0,
+        },
+    ));
     let d = outs.iter().rev().find_map(|o| match o {
         Out::Tx(s) if s.kind == MessageType::Discover => Some(s.clone()),
         _ => None,
@@ -559,8 +605,11 @@ fn bind_from_discover(p: &mut Phone, xid: u32) {
 
 #[test]
 fn ack_is_probed_then_bound_then_announced() {
+    // Decision 11 at 9 s is RFC 5227's own timing (tests/transcript.rs has the 200 ms default).
+    let mut cfg = Phone::default_config();
+    cfg.probe_budget = RFC_5227_BUDGET;
     for seed in 0..50 {
-        let mut p = Phone::new(Phone::default_config(), seed);
+        let mut p = Phone::new(cfg.clone(), seed);
         let d = one_tx(&p.drain().0);
         p.recv(&Reply::new(MessageType::Offer, d.xid).bytes());
         let acked = p.now;
@@ -573,22 +622,26 @@ fn ack_is_probed_then_bound_then_announced() {
             let (outs, _) = p.next();
             match outs.as_slice() {
                 [
-                    Out::Arp(Arp {
+                    Out::Arp(ArpPacket {
                         kind: ArpKind::Probe,
-                        address,
+                        sender_mac,
+                        sender_ip,
+                        target_ip,
                     }),
                 ] => {
-                    assert_eq!(*address, ADDR);
+                    assert_eq!((*sender_mac, *sender_ip, *target_ip), (MAC, ZERO, ADDR));
                     probes.push(p.now);
                 }
                 [
                     Out::Ev(Event::Bound),
-                    Out::Arp(Arp {
+                    Out::Arp(ArpPacket {
                         kind: ArpKind::Announce,
-                        address,
+                        sender_mac,
+                        sender_ip,
+                        target_ip,
                     }),
                 ] => {
-                    assert_eq!(*address, ADDR);
+                    assert_eq!((*sender_mac, *sender_ip, *target_ip), (MAC, ADDR, ADDR));
                     bound_at = p.now;
                     break;
                 }
@@ -607,7 +660,7 @@ fn ack_is_probed_then_bound_then_announced() {
         let (outs, _) = p.next();
         assert!(matches!(
             outs.as_slice(),
-            [Out::Arp(Arp {
+            [Out::Arp(ArpPacket {
                 kind: ArpKind::Announce,
                 ..
             })]
@@ -620,7 +673,7 @@ fn ack_is_probed_then_bound_then_announced() {
 #[test]
 fn conflict_detection_can_be_off() {
     let mut cfg = Phone::default_config();
-    cfg.conflict_detection = false;
+    cfg.probe_budget = Duration::ZERO;
     let mut p = Phone::new(cfg, 9);
     let d = one_tx(&p.drain().0);
     p.recv(&Reply::new(MessageType::Offer, d.xid).bytes());
@@ -787,9 +840,11 @@ fn expiry_with_dhcpstd_0_is_extended_rebinding() {
     );
     assert!(outs.iter().any(|o| matches!(
         o,
-        Out::Arp(Arp {
+        Out::Arp(ArpPacket {
             kind: ArpKind::Probe,
-            address: ADDR
+            sender_ip: ZERO,
+            target_ip: ADDR,
+            ..
         })
     )));
     // ARP check every 5 s, requests on the RFC back-off.
@@ -811,7 +866,7 @@ fn expiry_with_dhcpstd_0_is_extended_rebinding() {
         "{reqs:?}"
     );
     // An ARP reply for the own address: conflict → DECLINE.
-    let (outs, deadline) = p.input(Input::ArpConflict(p.now, ADDR));
+    let (outs, deadline) = p.arp_from_other(ADDR);
     assert_eq!(
         events(&outs),
         vec![
@@ -994,18 +1049,14 @@ fn conflict_while_probing_declines_and_backs_off() {
         let (outs, _) = p.next();
         assert!(matches!(
             outs.as_slice(),
-            [Out::Arp(Arp {
+            [Out::Arp(ArpPacket {
                 kind: ArpKind::Probe,
                 ..
             })]
         ));
         // A conflict for another address is not ours.
-        assert!(
-            p.input(Input::ArpConflict(p.now, Ipv4Addr::new(10, 0, 0, 77)))
-                .0
-                .is_empty()
-        );
-        let (outs, deadline) = p.input(Input::ArpConflict(p.now, ADDR));
+        assert!(p.arp_from_other(Ipv4Addr::new(10, 0, 0, 77)).0.is_empty());
+        let (outs, deadline) = p.arp_from_other(ADDR);
         // The address was never configured: no deconfigure, just DECLINE and the prompt.
         assert_eq!(events(&outs), vec![Event::Conflict(ADDR)], "conflict {n}");
         let decline = one_tx(&outs);
@@ -1030,10 +1081,30 @@ fn conflict_while_probing_declines_and_backs_off() {
 }
 
 #[test]
-fn conflict_while_bound_deconfigures_and_declines() {
+fn conflict_while_bound_is_defended_once_then_deconfigures_and_declines() {
     let mut p = Phone::new(Phone::default_config(), 20);
     bind(&mut p, |_| {});
-    let (outs, _) = p.input(Input::ArpConflict(p.now, ADDR));
+    // RFC 5227 §2.4 (b): the first conflict is defended with one announcement.
+    let (outs, _) = p.arp_from_other(ADDR);
+    assert!(
+        matches!(
+            outs.as_slice(),
+            [
+                Out::Ev(Event::Defended(ADDR)),
+                Out::Arp(ArpPacket {
+                    kind: ArpKind::Announce,
+                    sender_ip: ADDR,
+                    target_ip: ADDR,
+                    ..
+                })
+            ]
+        ),
+        "{outs:?}"
+    );
+    assert_eq!(p.c.state(), State::Bound);
+    // A second one within DEFEND_INTERVAL gives the address up.
+    p.at(p.now + Duration::from_secs(9));
+    let (outs, _) = p.arp_from_other(ADDR);
     assert!(matches!(
         outs.as_slice(),
         [
@@ -1050,15 +1121,18 @@ fn conflict_while_bound_deconfigures_and_declines() {
 
 // ---- INIT-REBOOT / REBOOTING -----------------------------------------------------------------
 
-fn reboot_config() -> Config {
-    let mut cfg = Phone::default_config();
-    cfg.previous_address = Some(ADDR);
-    cfg
+/// A phone that kept ADDR from an earlier run (expiry unknown).
+fn rebooted(seed: u64) -> Phone {
+    Phone::with_previous(
+        Phone::default_config(),
+        Some(PreviousLease::new(ADDR)),
+        seed,
+    )
 }
 
 #[test]
 fn init_reboot_asks_for_the_previous_address() {
-    let mut p = Phone::new(reboot_config(), 21);
+    let mut p = rebooted(21);
     assert_eq!(p.c.state(), State::InitReboot);
     let r = one_tx(&p.drain().0);
     assert_eq!(p.c.state(), State::Rebooting);
@@ -1076,7 +1150,7 @@ fn init_reboot_asks_for_the_previous_address() {
 
 #[test]
 fn init_reboot_nak_starts_over_with_discover() {
-    let mut p = Phone::new(reboot_config(), 22);
+    let mut p = rebooted(22);
     let r = one_tx(&p.drain().0);
     let (outs, _) = p.recv(&Reply::new(MessageType::Nak, r.xid).bytes());
     assert_eq!(events(&outs), vec![Event::Nak(Some(SERVER))]);
@@ -1087,7 +1161,7 @@ fn init_reboot_nak_starts_over_with_discover() {
 
 #[test]
 fn init_reboot_without_answer_falls_back_to_discover() {
-    let mut p = Phone::new(reboot_config(), 23);
+    let mut p = rebooted(23);
     let first = one_tx(&p.drain().0);
     let mut at = vec![];
     for _ in 0..2 {
@@ -1107,7 +1181,7 @@ fn init_reboot_without_answer_falls_back_to_discover() {
 
 #[test]
 fn init_reboot_ack_without_lease_time_is_refused() {
-    let mut p = Phone::new(reboot_config(), 24);
+    let mut p = rebooted(24);
     let r = one_tx(&p.drain().0);
     let mut ack = Reply::new(MessageType::Ack, r.xid);
     ack.lease = None;
@@ -1125,7 +1199,7 @@ fn init_reboot_ack_without_lease_time_is_refused() {
 fn release_unicasts_then_deconfigures_then_stops() {
     let mut p = Phone::new(Phone::default_config(), 25);
     bind(&mut p, |_| {});
-    let (outs, d) = p.input(Input::Release(p.now));
+    let (outs, d) = p.input(Input::Command(p.now, Command::Release));
     let rel = one_tx(&outs);
     assert_eq!(rel.kind, MessageType::Release);
     assert_eq!(
@@ -1180,12 +1254,14 @@ fn tagged_dhcp_falls_back_after_vlantest() {
         assert_eq!(p.c.vlan(), fallback);
         // The expired VLAN is not tried again until reset.
         assert!(
-            p.input(Input::VoiceVlan {
-                now: p.now,
-                l2q,
-                l2qvlan: 100,
-                vlantest: 30
-            })
+            p.input(Input::Command(
+                p.now,
+                Command::VoiceVlan {
+                    l2q,
+                    l2qvlan: 100,
+                    vlantest: 30
+                }
+            ))
             .0
             .is_empty()
         );
@@ -1236,21 +1312,25 @@ fn later_l2qvlan_releases_and_starts_again_there() {
     });
     // Same VLAN or zero: nothing.
     assert!(
-        p.input(Input::VoiceVlan {
-            now: p.now,
-            l2q: L2q::On,
-            l2qvlan: 0,
-            vlantest: 20
-        })
+        p.input(Input::Command(
+            p.now,
+            Command::VoiceVlan {
+                l2q: L2q::On,
+                l2qvlan: 0,
+                vlantest: 20
+            }
+        ))
         .0
         .is_empty()
     );
-    let (outs, _) = p.input(Input::VoiceVlan {
-        now: p.now,
-        l2q: L2q::On,
-        l2qvlan: 200,
-        vlantest: 20,
-    });
+    let (outs, _) = p.input(Input::Command(
+        p.now,
+        Command::VoiceVlan {
+            l2q: L2q::On,
+            l2qvlan: 200,
+            vlantest: 20,
+        },
+    ));
     let kinds: Vec<String> = outs
         .iter()
         .map(|o| match o {
