@@ -23,7 +23,8 @@
 //!   operations and the facts about its handles back to `phone_sansio::Input`s
 //!   ([`Driven`]). Any number of tasks run on one [`Driver`] (a fleet of phones is a list of
 //!   tasks). Adapters are built from components that speak one transport each: [`UdpPort`],
-//!   [`LinkPort`], [`StreamConns`] (TCP/TLS keyed by the machine's peer), [`FlashPort`]; and
+//!   [`LinkPort`], [`StreamConns`] (TCP/TLS keyed by the machine's peer), [`SipPorts`] (UDP
+//!   and per-controller TCP/TLS by controller index), [`FlashPort`]; and
 //!   [`HttpAdapter`] is the ready-made adapter for phone-http's connection model.
 //!
 //! Why mio: it is the epoll layer under tokio, small, well kept, with no runtime; its
@@ -1395,6 +1396,133 @@ where
             }
             None => false,
         }
+    }
+}
+
+/// How a SIP controller is reached (SIP_CONTROLLER_LIST's `transport=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipTransport {
+    /// Datagrams on the shared UDP socket.
+    Udp,
+    /// A TCP connection per controller.
+    Tcp,
+    /// A TLS connection per controller, presenting the SCEP identity when the policy has it.
+    Tls,
+}
+
+/// The transports of the SIP client, keyed by controller index: one UDP socket shared by every
+/// UDP controller (answers are matched by the address requests went to), one TCP or TLS
+/// connection per stream controller, opened on the first send and again after it broke or
+/// the controller's address changed. Bytes come back as `Receive(controller, ..)`, a broken
+/// stream as `TransportFailed(controller)`.
+#[derive(Debug)]
+pub struct SipPorts {
+    udp: UdpPort,
+    udp_peers: HashMap<SocketAddr, usize>,
+    conns: StreamConns<usize>,
+    targets: HashMap<usize, (SocketAddr, SipTransport)>,
+    tls: TlsPolicy,
+    options: SocketOptions,
+}
+
+impl SipPorts {
+    /// Binds the UDP socket at `local` (its port is the Via/Contact port).
+    ///
+    /// # Errors
+    /// As [`Reactor::udp`].
+    pub fn open(
+        io: &mut Reactor,
+        local: SocketAddr,
+        options: SocketOptions,
+        tls: TlsPolicy,
+    ) -> io::Result<SipPorts> {
+        Ok(SipPorts {
+            udp: UdpPort::open(io, local, &options)?,
+            udp_peers: HashMap::new(),
+            conns: StreamConns::new(),
+            targets: HashMap::new(),
+            tls,
+            options,
+        })
+    }
+
+    /// The UDP socket's local address.
+    ///
+    /// # Errors
+    /// As [`Reactor::local_addr`].
+    pub fn local_addr(&self, io: &Reactor) -> io::Result<SocketAddr> {
+        self.udp.local_addr(io)
+    }
+
+    /// New trust or a new client identity (a SCEP certificate): for connections opened from
+    /// now on.
+    pub fn set_tls(&mut self, tls: TlsPolicy) {
+        self.tls = tls;
+    }
+
+    /// Sends `payload` to `controller` at `host:port`; `Some` is a failure known at once.
+    pub fn send(
+        &mut self,
+        io: &mut Reactor,
+        controller: usize,
+        host: &str,
+        port: u16,
+        transport: SipTransport,
+        payload: &[u8],
+    ) -> Option<PeerFact<'static, usize>> {
+        let result = (|| {
+            let to = resolve(host, port).map_err(io::Error::other)?;
+            if transport == SipTransport::Udp {
+                self.udp_peers.insert(to, controller);
+                return self.udp.send(io, to, payload);
+            }
+            let same = self.targets.get(&controller) == Some(&(to, transport));
+            if !same || !self.conns.is_open(controller) {
+                let tls = match transport {
+                    SipTransport::Tls => Some((
+                        self.tls.config(true),
+                        server_name(host).map_err(io::Error::other)?,
+                    )),
+                    _ => None,
+                };
+                self.targets.insert(controller, (to, transport));
+                self.conns.connect(
+                    io,
+                    controller,
+                    to,
+                    &self.options,
+                    tls,
+                    format!("SIP {host}:{port}"),
+                )?;
+            }
+            self.conns.send(io, controller, payload)
+        })();
+        match result {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::debug!("SIP send to {host}:{port}: {e}");
+                self.conns.close(io, controller);
+                Some(PeerFact::TransportFailed(controller))
+            }
+        }
+    }
+
+    /// Drops `controller`'s connection (the machine gave the controller up).
+    pub fn close(&mut self, io: &mut Reactor, controller: usize) {
+        self.conns.close(io, controller);
+    }
+
+    /// The fact about the SIP transports: `None` when it is not about them, `Some(None)` for
+    /// a datagram from an address no controller has (taken, and dropped).
+    pub fn fact<'a>(&mut self, fact: &Fact<'a>) -> Option<Option<PeerFact<'a, usize>>> {
+        if let Some((from, bytes)) = self.udp.fact(fact) {
+            let c = self.udp_peers.get(&from).copied();
+            if c.is_none() {
+                tracing::debug!("SIP datagram from {from}, no controller there: dropped");
+            }
+            return Some(c.map(|c| PeerFact::Receive(c, bytes)));
+        }
+        self.conns.fact(fact).map(Some)
     }
 }
 

@@ -612,3 +612,82 @@ fn phone_http_client_direct_tlssrvrid_and_proxy() {
     server.join().unwrap();
     assert_eq!(body_of(&o), b"hello");
 }
+
+#[test]
+fn sip_ports_udp_and_tcp_by_controller() {
+    let mut io = Reactor::new(Clock::new()).unwrap();
+    let none = TlsPolicy::new(&Trust::new(), None).unwrap();
+    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut sip = SipPorts::open(&mut io, any, SocketOptions::default(), none).unwrap();
+    // Controller 0 over UDP: a registrar that answers each datagram.
+    let registrar = std::net::UdpSocket::bind(any).unwrap();
+    let reg_port = registrar.local_addr().unwrap().port();
+    // Controller 1 over TCP: a registrar that answers, then closes.
+    let l = TcpListener::bind(any).unwrap();
+    let tcp_port = l.local_addr().unwrap().port();
+    let tcp_server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with(b"REGISTER"));
+        s.write_all(b"SIP/2.0 200 OK\r\n\r\n").unwrap();
+    });
+    let udp_server = std::thread::spawn(move || {
+        let mut b = [0u8; 100];
+        let (n, from) = registrar.recv_from(&mut b).unwrap();
+        registrar.send_to(&b[..n], from).unwrap();
+    });
+    assert!(
+        sip.send(
+            &mut io,
+            0,
+            "127.0.0.1",
+            reg_port,
+            SipTransport::Udp,
+            b"REGISTER u\r\n\r\n"
+        )
+        .is_none()
+    );
+    assert!(
+        sip.send(
+            &mut io,
+            1,
+            "127.0.0.1",
+            tcp_port,
+            SipTransport::Tcp,
+            b"REGISTER t\r\n\r\n"
+        )
+        .is_none()
+    );
+    // A controller whose name has no address fails at once.
+    assert_eq!(
+        sip.send(&mut io, 2, "no-such.invalid", 5060, SipTransport::Tcp, b"x"),
+        Some(PeerFact::TransportFailed(2))
+    );
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut seen = Vec::new();
+    let start = std::time::Instant::now();
+    while seen.len() < 4 && start.elapsed() < Duration::from_secs(3) {
+        io.wait(Some(io.now() + Duration::from_millis(100)))
+            .unwrap();
+        while let Some(f) = io.next_fact(&mut buf) {
+            if let Some(Some(pf)) = sip.fact(&f) {
+                seen.push(match pf {
+                    PeerFact::Receive(c, b) => format!("{c} {}", String::from_utf8_lossy(b)),
+                    other => format!("{other:?}"),
+                });
+            }
+        }
+    }
+    udp_server.join().unwrap();
+    tcp_server.join().unwrap();
+    assert!(
+        seen.contains(&"0 REGISTER u\r\n\r\n".to_string()),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"Completed(1)".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"1 SIP/2.0 200 OK\r\n\r\n".to_string()),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"Closed(1)".to_string()), "{seen:?}");
+}
