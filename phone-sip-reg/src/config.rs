@@ -136,7 +136,10 @@ impl Config {
         match n.as_str() {
             "SIP_CONTROLLER_LIST" => self.controllers = parse_controller_list(value)?,
             "SIPDOMAIN" => {
-                if value.len() > 255 {
+                // A host (RFC 3261 §25.1: hostname, IPv4 address or IPv6 reference): it is
+                // written into the Request-URI, From and To, so nothing else may pass.
+                let host_char = |c: char| c.is_ascii_alphanumeric() || ".-[]:".contains(c);
+                if value.len() > 255 || !value.chars().all(host_char) {
                     return Err(SettingError::Value("SIPDOMAIN"));
                 }
                 self.domain = value.to_string();
@@ -175,6 +178,17 @@ impl Config {
             }
             "RECOVERYREGISTERWAIT" => {
                 self.recovery_register_wait = ranged(value, 10, 36_000, "RECOVERYREGISTERWAIT")?;
+            }
+            "FORCE_SIP_USERNAME" | "FORCE_SIP_EXTENSION" | "FORCE_SIP_PASSWORD"
+                if value.chars().any(crate::digest::is_control) =>
+            {
+                // Never copied raw into a header (the user part is escaped, the writer
+                // neutralises the rest), but a control character is no credential either.
+                return Err(SettingError::Value(match n.as_str() {
+                    "FORCE_SIP_USERNAME" => "FORCE_SIP_USERNAME",
+                    "FORCE_SIP_EXTENSION" => "FORCE_SIP_EXTENSION",
+                    _ => "FORCE_SIP_PASSWORD",
+                }));
             }
             "FORCE_SIP_USERNAME" => {
                 if !value.is_empty() {
@@ -234,5 +248,19 @@ mod tests {
             c.apply_setting("NOPE", "1"),
             Err(SettingError::Unknown(_))
         ));
+        // Values that end up in headers: no line breaks, no URI-breaking characters.
+        for bad in ["lab.test\r\nX: y", "lab test", "a@b", "<lab>", "lab;x=1"] {
+            assert_eq!(
+                c.apply_setting("SIPDOMAIN", bad),
+                Err(SettingError::Value("SIPDOMAIN")),
+                "{bad:?}"
+            );
+        }
+        c.apply_setting("SIPDOMAIN", "[2001:db8::1]")
+            .expect("IPv6 reference");
+        assert_eq!(
+            c.apply_setting("FORCE_SIP_EXTENSION", "1001\r\nVia: x"),
+            Err(SettingError::Value("FORCE_SIP_EXTENSION"))
+        );
     }
 }

@@ -21,7 +21,17 @@ use sha2::{Digest, Sha256, Sha512_256};
 /// Most parameters one authentication header may carry (bounds the parse).
 pub const MAX_AUTH_PARAMS: usize = 32;
 /// Longest authentication header value accepted.
-pub const MAX_AUTH_HEADER: usize = 4096;
+pub const MAX_AUTH_HEADER: usize = 8192;
+/// Longest single parameter value accepted (after unquoting). Realms, nonces and opaque values
+/// seen in practice are under 100 bytes; a Request-URI `sip:<SIPDOMAIN>` is at most 259.
+pub const MAX_AUTH_VALUE: usize = 260;
+
+/// The longest header [`Credentials`]' or [`Challenge`]'s `Display` can print from values within
+/// [`MAX_AUTH_VALUE`]: at most ten values, each quoted and every byte escaped, plus the names
+/// and separators. It stays below [`MAX_AUTH_HEADER`], so whatever parses prints back in a form
+/// that parses again (the round-trip the sip_auth_header fuzz target checks).
+const MAX_PRINTED: usize = 10 * (2 * MAX_AUTH_VALUE + 2 + 16) + 64;
+const _: () = assert!(MAX_PRINTED <= MAX_AUTH_HEADER);
 
 /// The hash algorithm of a digest challenge (RFC 7616 §3.3, RFC 8760 §2.1).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -172,6 +182,7 @@ impl Qop {
 
 /// Why an authentication header did not parse, or a challenge cannot be answered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// The header is longer than [`MAX_AUTH_HEADER`].
     #[error("authentication header longer than {MAX_AUTH_HEADER} bytes")]
@@ -182,6 +193,17 @@ pub enum AuthError {
     /// More than [`MAX_AUTH_PARAMS`] parameters.
     #[error("more than {MAX_AUTH_PARAMS} authentication parameters")]
     TooManyParams,
+    /// A parameter appears twice (RFC 7235 §2.1: each parameter name only once per challenge
+    /// or credentials).
+    #[error("authentication parameter {0:?} given twice")]
+    Duplicate(String),
+    /// A parameter value is longer than [`MAX_AUTH_VALUE`].
+    #[error("authentication parameter value longer than {MAX_AUTH_VALUE} bytes")]
+    ValueTooLong,
+    /// A quoted value holds a control character (CR, LF, NUL, ...; raw or as a quoted-pair):
+    /// it would be copied into the header this client sends back (header injection).
+    #[error("control character in a quoted authentication value")]
+    ControlCharacter,
     /// The scheme is not `Digest`.
     #[error("authentication scheme {0:?} is not Digest")]
     NotDigest(String),
@@ -222,7 +244,16 @@ fn token(i: &str) -> IResult<&str, &str> {
     take_while1(is_token_char)(i)
 }
 
-/// RFC 3261 §25.1 quoted-string, returned unescaped.
+/// Whether `c` is a control character other than HTAB (RFC 5234 CTL minus HTAB): never part of
+/// a value this client copies into a header it sends.
+pub(crate) fn is_control(c: char) -> bool {
+    c.is_ascii_control() && c != '\t'
+}
+
+/// RFC 3261 §25.1 quoted-string, returned unescaped. A control character other than HTAB, raw
+/// or escaped as a quoted-pair, is a [`nom::Err::Failure`] with [`nom::error::ErrorKind::Verify`]
+/// (see [`AuthError::ControlCharacter`]): a realm, nonce or opaque value is echoed into the
+/// next Authorization header, so a bare CR or LF there would inject a header.
 pub(crate) fn quoted_string(i: &str) -> IResult<&str, String> {
     let (mut rest, _) = char('"')(i)?;
     let mut out = String::new();
@@ -235,8 +266,20 @@ pub(crate) fn quoted_string(i: &str) -> IResult<&str, String> {
                     nom::error::ErrorKind::Char,
                 )));
             }
+            Some(c) if is_control(c) => {
+                return Err(nom::Err::Failure(nom::error::Error::new(
+                    rest,
+                    nom::error::ErrorKind::Verify,
+                )));
+            }
             Some('"') => return Ok((chars.as_str(), out)),
             Some('\\') => match chars.next() {
+                Some(c) if is_control(c) => {
+                    return Err(nom::Err::Failure(nom::error::Error::new(
+                        rest,
+                        nom::error::ErrorKind::Verify,
+                    )));
+                }
                 Some(c) => {
                     out.push(c);
                     rest = chars.as_str();
@@ -277,8 +320,12 @@ fn auth_param(i: &str) -> IResult<&str, AuthParam> {
 
 /// Parse `scheme param=value, param="value", ...` (RFC 3261 §25.1 `challenge` / `credentials`).
 ///
+/// Each parameter name may appear once (RFC 7235 §2.1); every value is at most
+/// [`MAX_AUTH_VALUE`] bytes; a quoted value holds no control character.
+///
 /// # Errors
-/// [`AuthError`] when the text is too long, has too many parameters or is malformed.
+/// [`AuthError`] when the text is too long, has too many or repeated parameters, a value too
+/// long or with a control character, or is otherwise malformed.
 pub fn parse_auth_params(s: &str) -> Result<(String, Vec<AuthParam>), AuthError> {
     if s.len() > MAX_AUTH_HEADER {
         return Err(AuthError::TooLong);
@@ -290,12 +337,21 @@ pub fn parse_auth_params(s: &str) -> Result<(String, Vec<AuthParam>), AuthError>
         c == ' ' || c == '\t' || c == '\r' || c == '\n'
     })(rest)
     .map_err(|_| AuthError::Syntax(at(rest)))?;
-    let mut params = Vec::new();
+    let mut params: Vec<AuthParam> = Vec::new();
     loop {
         if params.len() >= MAX_AUTH_PARAMS {
             return Err(AuthError::TooManyParams);
         }
-        let (r, p) = auth_param(rest).map_err(|_| AuthError::Syntax(at(rest)))?;
+        let (r, p) = auth_param(rest).map_err(|e| match e {
+            nom::Err::Failure(_) => AuthError::ControlCharacter,
+            _ => AuthError::Syntax(at(rest)),
+        })?;
+        if p.value.len() > MAX_AUTH_VALUE {
+            return Err(AuthError::ValueTooLong);
+        }
+        if params.iter().any(|q| q.name == p.name) {
+            return Err(AuthError::Duplicate(p.name));
+        }
         params.push(p);
         let (r, _) = lws(r).map_err(|_| AuthError::Syntax(at(r)))?;
         let (r, comma) = opt(char::<_, nom::error::Error<&str>>(','))
@@ -383,6 +439,33 @@ impl Challenge {
             stale,
             domain: find(&params, "domain").map(|p| p.value.clone()),
         })
+    }
+}
+
+impl Challenge {
+    /// The qop [`respond`] answers with: `auth` when offered, else `auth-int`; `None` for a
+    /// challenge without qop (RFC 2069 compatibility).
+    ///
+    /// # Errors
+    /// [`AuthError::UnsupportedAlgorithm`] when the algorithm is not one of RFC 7616's, and
+    /// [`AuthError::UnsupportedQop`] when qop is offered but names neither `auth` nor
+    /// `auth-int`: such a challenge cannot be answered, and a request re-sent without an answer
+    /// would only be challenged again.
+    pub fn answerable(&self) -> Result<Option<Qop>, AuthError> {
+        if !self.algorithm.is_supported() {
+            return Err(AuthError::UnsupportedAlgorithm(
+                self.algorithm.as_str().to_string(),
+            ));
+        }
+        if self.qop.is_empty() {
+            Ok(None)
+        } else if self.qop.contains(&Qop::Auth) {
+            Ok(Some(Qop::Auth))
+        } else if self.qop.contains(&Qop::AuthInt) {
+            Ok(Some(Qop::AuthInt))
+        } else {
+            Err(AuthError::UnsupportedQop)
+        }
     }
 }
 
@@ -483,10 +566,12 @@ impl Credentials {
                 .map(|p| p.value.clone())
                 .ok_or(AuthError::Missing(n))
         };
+        // RFC 7616 §3.4: nc-value = 8LHEX (no sign, no other length).
         let nc = match find(&params, "nc") {
-            Some(p) => {
+            Some(p) if p.value.len() == 8 && p.value.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 Some(u32::from_str_radix(&p.value, 16).map_err(|_| AuthError::Invalid("nc"))?)
             }
+            Some(_) => return Err(AuthError::Invalid("nc")),
             None => None,
         };
         Ok(Credentials {
@@ -560,18 +645,7 @@ pub struct Answer<'a> {
 /// [`AuthError::UnsupportedAlgorithm`] or [`AuthError::UnsupportedQop`].
 pub fn respond(challenge: &Challenge, a: &Answer<'_>) -> Result<Credentials, AuthError> {
     let alg = &challenge.algorithm;
-    if !alg.is_supported() {
-        return Err(AuthError::UnsupportedAlgorithm(alg.as_str().to_string()));
-    }
-    let qop = if challenge.qop.is_empty() {
-        None
-    } else if challenge.qop.contains(&Qop::Auth) {
-        Some(Qop::Auth)
-    } else if challenge.qop.contains(&Qop::AuthInt) {
-        Some(Qop::AuthInt)
-    } else {
-        return Err(AuthError::UnsupportedQop);
-    };
+    let qop = challenge.answerable()?;
     // §3.4.2: A1 = user:realm:password, and for -sess H(user:realm:password):nonce:cnonce.
     let mut ha1 = alg.hash_hex(&[
         a.username.as_bytes(),
@@ -748,13 +822,136 @@ mod tests {
     }
 
     /// Found by the sip_auth_header fuzz target: odd qop and algorithm tokens must print back
-    /// in a form that parses to the same challenge.
+    /// in a form that parses to the same challenge. (The original finding also held a NUL and
+    /// a U+0019 in the qop list: control characters are refused now, see below.)
     #[test]
     fn odd_tokens_round_trip() {
-        let s = "Digest realm=\"r\", qop=\"auth, aut\0*-int\\\\\u{19}\", algorithm=\"x y\", nonce=\"n\"";
+        let s = "Digest realm=\"r\", qop=\"auth, aut*-int\\\\\", algorithm=\"x y\", nonce=\"n\"";
         let c = Challenge::parse(s).expect("parses");
         assert_eq!(c.qop.len(), 2);
         assert_eq!(Challenge::parse(&c.to_string()), Ok(c));
+        let with_controls = "Digest realm=\"r\", qop=\"auth, aut\0*-int\\\\\u{19}\", algorithm=\"x y\", nonce=\"n\"";
+        assert_eq!(
+            Challenge::parse(with_controls),
+            Err(AuthError::ControlCharacter)
+        );
+    }
+
+    /// Issue 12: a bare CR inside a quoted realm was copied raw into the next Authorization
+    /// header; 3 minutes of sip_auth_header found a realm of NUL, form feed and LF that parsed
+    /// and then failed the round trip. Every control character but HTAB, raw or escaped, in
+    /// any quoted value is refused with a typed error.
+    #[test]
+    fn control_characters_in_quoted_values_are_refused() {
+        for bad in [
+            "\r", "\n", "\0", "\x0c", "\x7f", "\x1b", "\\\r", "\\\0", "\0\x0c\n",
+        ] {
+            for param in ["realm", "nonce", "opaque", "domain", "qop", "algorithm"] {
+                let mut h = String::from("Digest ");
+                for (name, v) in [("realm", "r"), ("nonce", "n"), ("opaque", "o")] {
+                    if name != param {
+                        h.push_str(&alloc::format!("{name}=\"{v}\", "));
+                    }
+                }
+                h.push_str(&alloc::format!("{param}=\"a{bad}b\""));
+                assert_eq!(
+                    Challenge::parse(&h),
+                    Err(AuthError::ControlCharacter),
+                    "{h:?}"
+                );
+                assert_eq!(
+                    Credentials::parse(&h.replace("Digest ", "Digest username=\"u\", ")),
+                    Err(AuthError::ControlCharacter),
+                    "{h:?}"
+                );
+            }
+        }
+        // HTAB is linear white space, allowed in a quoted-string and harmless.
+        let c = Challenge::parse("Digest realm=\"a\tb\", nonce=\"n\"").expect("HTAB");
+        assert_eq!(c.realm, "a\tb");
+        assert_eq!(Challenge::parse(&c.to_string()), Ok(c));
+    }
+
+    /// Issue 12: duplicate parameters were accepted (the second realm or nonce silently lost).
+    /// RFC 7235 §2.1: each parameter name only once.
+    #[test]
+    fn duplicate_parameters_are_refused() {
+        for (h, dup) in [
+            ("Digest realm=\"a\", nonce=\"n\", realm=\"b\"", "realm"),
+            ("Digest realm=a, nonce=n, NONCE=m", "nonce"),
+            ("Digest realm=a, nonce=n, opaque=x, opaque=x", "opaque"),
+            ("Digest realm=a, nonce=n, qop=auth, qop=auth-int", "qop"),
+            (
+                "Digest realm=a, nonce=n, algorithm=MD5, algorithm=SHA-256",
+                "algorithm",
+            ),
+            ("Digest realm=a, nonce=n, stale=true, stale=false", "stale"),
+            ("Digest realm=a, nonce=n, x=1, x=2", "x"),
+        ] {
+            assert_eq!(
+                Challenge::parse(h),
+                Err(AuthError::Duplicate(dup.into())),
+                "{h}"
+            );
+        }
+        assert_eq!(
+            Credentials::parse(
+                "Digest username=u, username=v, realm=r, nonce=n, uri=\"sip:d\", response=x"
+            ),
+            Err(AuthError::Duplicate("username".into()))
+        );
+    }
+
+    #[test]
+    fn value_length_and_nonce_count_are_bounded() {
+        let long = "n".repeat(MAX_AUTH_VALUE + 1);
+        assert_eq!(
+            Challenge::parse(&alloc::format!("Digest realm=r, nonce=\"{long}\"")),
+            Err(AuthError::ValueTooLong)
+        );
+        let max = "n".repeat(MAX_AUTH_VALUE);
+        let c = Challenge::parse(&alloc::format!("Digest realm=r, nonce=\"{max}\""))
+            .expect("at the bound");
+        assert_eq!(Challenge::parse(&c.to_string()), Ok(c));
+        let creds = |nc: &str| {
+            Credentials::parse(&alloc::format!(
+                "Digest username=u, realm=r, nonce=n, uri=\"sip:d\", response=x, qop=auth, nc={nc}"
+            ))
+            .map(|c| c.nc)
+        };
+        assert_eq!(creds("0000000a"), Ok(Some(10)));
+        assert_eq!(creds("0000000A"), Ok(Some(10)));
+        for bad in ["+0000005", "5", "000000001", "-0000001", "0000000g"] {
+            assert_eq!(creds(bad), Err(AuthError::Invalid("nc")), "{bad}");
+        }
+    }
+
+    /// Issue 12: a challenge whose qop offers nothing usable cannot be answered (the client
+    /// used to re-send REGISTER without credentials).
+    #[test]
+    fn answerable_names_the_reason() {
+        let ch = |s: &str| Challenge::parse(s).expect("parses");
+        assert_eq!(
+            ch("Digest realm=r, nonce=n, qop=\"auth-conf, x\"").answerable(),
+            Err(AuthError::UnsupportedQop)
+        );
+        assert_eq!(
+            ch("Digest realm=r, nonce=n, qop=\",\"").answerable(),
+            Ok(None),
+            "an empty qop list is no qop (RFC 2069 form)"
+        );
+        assert_eq!(
+            ch("Digest realm=r, nonce=n, qop=\"auth-int, auth\"").answerable(),
+            Ok(Some(Qop::Auth))
+        );
+        assert_eq!(
+            ch("Digest realm=r, nonce=n, qop=auth-int").answerable(),
+            Ok(Some(Qop::AuthInt))
+        );
+        assert_eq!(
+            ch("Digest realm=r, nonce=n, algorithm=SHA-1, qop=auth").answerable(),
+            Err(AuthError::UnsupportedAlgorithm("SHA-1".into()))
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Cutting a TCP/TLS byte stream into SIP messages (RFC 3261 §18.3): the header section ends at
 //! the first blank line, and Content-Length (mandatory on streams) gives the body length.
 //! Sizes are bounded, so a peer can neither make the buffer grow without end nor stall it.
+//!
+//! [`StreamFramer::next_from`] is the way to feed a read of any size: it appends only what fits
+//! and hands out each complete message before taking more, so a read holding several complete
+//! messages never trips the bound (only a single message larger than the bound does).
 
 use alloc::vec::Vec;
 
@@ -25,11 +29,17 @@ pub enum FramingError {
     BodyTooLong,
 }
 
+/// Most bytes held at once: one header section and one body at their bounds.
+pub const MAX_BUFFERED: usize = MAX_STREAM_HEADER + MAX_STREAM_BODY + 4;
+
 /// Accumulates stream bytes and yields whole messages.
 #[derive(Clone, Debug, Default)]
 pub struct StreamFramer {
     buf: Vec<u8>,
+    /// Bytes of `buf` already searched for the blank line without finding it.
+    scanned: usize,
     failed: bool,
+    resets: u32,
 }
 
 impl StreamFramer {
@@ -42,7 +52,16 @@ impl StreamFramer {
     /// Forget buffered bytes (after the connection was replaced).
     pub fn reset(&mut self) {
         self.buf.clear();
+        self.scanned = 0;
         self.failed = false;
+        self.resets = self.resets.wrapping_add(1);
+    }
+
+    /// How many times [`StreamFramer::reset`] was called: a caller that hands messages on can
+    /// tell whether the stream it was reading from was abandoned meanwhile.
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        self.resets
     }
 
     /// Bytes held waiting for the rest of a message.
@@ -52,24 +71,48 @@ impl StreamFramer {
     }
 
     /// Append received bytes. Call [`StreamFramer::next_message`] until it returns `Ok(None)`.
+    /// Prefer [`StreamFramer::next_from`], which takes a read of any size.
     ///
     /// # Errors
-    /// [`FramingError::HeaderTooLong`] when the buffer would grow past any possible message.
+    /// [`FramingError::HeaderTooLong`] when the buffer would grow past [`MAX_BUFFERED`]
+    /// (nothing is appended then, and the framer stays usable: drain and push again).
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), FramingError> {
         if self.failed {
             return Err(FramingError::HeaderTooLong);
         }
-        if self.buf.len().saturating_add(bytes.len()) > MAX_STREAM_HEADER + MAX_STREAM_BODY + 4 {
-            // Accept only what can still belong to a bounded message; the rest waits for the
-            // caller to drain. A caller that pushes without draining hits this bound.
-            let room = (MAX_STREAM_HEADER + MAX_STREAM_BODY + 4).saturating_sub(self.buf.len());
-            if room < bytes.len() {
-                self.failed = true;
-                return Err(FramingError::HeaderTooLong);
-            }
+        if self.buf.len().saturating_add(bytes.len()) > MAX_BUFFERED {
+            return Err(FramingError::HeaderTooLong);
         }
         self.buf.extend_from_slice(bytes);
         Ok(())
+    }
+
+    /// The next complete message, taking from `input` only as many bytes as fit in the buffer
+    /// and advancing `input` past them. Call until it returns `Ok(None)` (then `input` is empty
+    /// and the buffer holds the start of a message). Complete messages are handed out before
+    /// more bytes are taken, so only a message larger than the bounds is an error.
+    ///
+    /// # Errors
+    /// [`FramingError`]; the stream is then unusable until [`StreamFramer::reset`].
+    pub fn next_from(&mut self, input: &mut &[u8]) -> Result<Option<Vec<u8>>, FramingError> {
+        loop {
+            if let Some(m) = self.next_message()? {
+                return Ok(Some(m));
+            }
+            if input.is_empty() {
+                return Ok(None);
+            }
+            let room = MAX_BUFFERED.saturating_sub(self.buf.len());
+            if room == 0 {
+                // Unreachable with the bounds above (a full buffer holds a complete message or
+                // fails next_message), kept so no input can loop here.
+                self.failed = true;
+                return Err(FramingError::HeaderTooLong);
+            }
+            let n = room.min(input.len());
+            self.buf.extend_from_slice(&input[..n]);
+            *input = &input[n..];
+        }
     }
 
     /// The next complete message's bytes, if one is buffered.
@@ -86,14 +129,22 @@ impl StreamFramer {
             .iter()
             .take_while(|b| **b == b'\r' || **b == b'\n')
             .count();
-        self.buf.drain(..skip);
-        let Some(end) = message::header_end(&self.buf) else {
+        if skip > 0 {
+            self.buf.drain(..skip);
+            self.scanned = 0;
+        }
+        // Resume the search for the blank line where the last one stopped (its last 3 bytes may
+        // begin the terminator), so a peer trickling bytes costs linear work, not quadratic.
+        let from = self.scanned.saturating_sub(3);
+        let Some(end) = message::header_end(&self.buf[from..]).map(|e| e + from) else {
+            self.scanned = self.buf.len();
             if self.buf.len() > MAX_STREAM_HEADER {
                 self.failed = true;
                 return Err(FramingError::HeaderTooLong);
             }
             return Ok(None);
         };
+        self.scanned = end;
         if end > MAX_STREAM_HEADER {
             self.failed = true;
             return Err(FramingError::HeaderTooLong);
@@ -110,6 +161,7 @@ impl StreamFramer {
             return Ok(None);
         }
         let msg: Vec<u8> = self.buf.drain(..end + len).collect();
+        self.scanned = 0;
         Ok(Some(msg))
     }
 }
@@ -163,6 +215,46 @@ mod tests {
             assert_eq!(got, [a.to_vec(), b.to_vec()], "split at {split}");
             assert_eq!(f.buffered(), 0);
         }
+    }
+
+    /// Issue 12: one read of 33 KB holding two complete, valid messages tore the registration
+    /// down, because the bound was checked before complete messages were drained.
+    #[test]
+    fn one_large_read_of_complete_messages_is_drained() {
+        let big = |seq: u32, body: usize| {
+            let mut m = alloc::format!(
+                "SIP/2.0 200 OK\r\nCSeq: {seq} REGISTER\r\nContent-Length: {body}\r\n\r\n"
+            )
+            .into_bytes();
+            m.resize(m.len() + body, b'x');
+            m
+        };
+        let (a, b) = (big(1, MAX_STREAM_BODY), big(2, MAX_STREAM_BODY));
+        let mut read = a.clone();
+        read.extend_from_slice(&b);
+        read.extend_from_slice(b"SIP/2.0 100 Trying\r\n");
+        assert!(
+            read.len() > MAX_BUFFERED,
+            "{} bytes in one read",
+            read.len()
+        );
+        let mut f = StreamFramer::new();
+        assert_eq!(
+            f.push(&read),
+            Err(FramingError::HeaderTooLong),
+            "push alone is bounded"
+        );
+        let mut rest = read.as_slice();
+        assert_eq!(f.next_from(&mut rest), Ok(Some(a)));
+        assert_eq!(f.next_from(&mut rest), Ok(Some(b)));
+        assert_eq!(f.next_from(&mut rest), Ok(None));
+        assert!(rest.is_empty());
+        assert_eq!(f.buffered(), b"SIP/2.0 100 Trying\r\n".len());
+        // A single message over the bounds still fails.
+        let mut f = StreamFramer::new();
+        let huge = [b'a'; MAX_BUFFERED + 10];
+        let mut rest = &huge[..];
+        assert_eq!(f.next_from(&mut rest), Err(FramingError::HeaderTooLong));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub const MAX_LIST: usize = 32;
 
 /// Why a SIP message or header did not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseError {
     /// Longer than [`MAX_MESSAGE`].
     #[error("message longer than {MAX_MESSAGE} bytes")]
@@ -47,9 +48,14 @@ pub enum ParseError {
     /// More than [`MAX_HEADERS`] headers, or a header folded over more than [`MAX_FOLDS`] lines.
     #[error("too many header lines")]
     TooManyHeaders,
-    /// Content-Length is not a number or exceeds the bytes present.
+    /// Content-Length is not a number, exceeds the bytes present, or two Content-Length
+    /// headers disagree (RFC 3261 §20.14 allows one value; the stream framer refuses the same).
     #[error("bad Content-Length")]
     ContentLength,
+    /// A header line (0 = start line) holds a control character other than HTAB, such as a
+    /// bare CR, a NUL or a form feed (RFC 3261 §25.1: header text is printable UTF-8 and LWS).
+    #[error("control character in line {0}")]
+    ControlCharacter(usize),
     /// A header this client needs is absent.
     #[error("missing header {0}")]
     Missing(&'static str),
@@ -399,21 +405,25 @@ impl Headers {
         }
     }
 
-    /// The Content-Length.
+    /// The Content-Length. Repeated Content-Length headers must agree (a message with two
+    /// different lengths has no one body: request smuggling's classic).
     ///
     /// # Errors
     /// [`ParseError::ContentLength`].
     pub fn content_length(&self) -> Result<Option<usize>, ParseError> {
-        match self.get(&HeaderName::ContentLength) {
-            None => Ok(None),
-            Some(v) => {
-                let v = v.trim();
-                if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(ParseError::ContentLength);
-                }
-                v.parse().map(Some).map_err(|_| ParseError::ContentLength)
+        let mut found = None;
+        for v in self.all(&HeaderName::ContentLength) {
+            let v = v.trim();
+            if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseError::ContentLength);
             }
+            let n: usize = v.parse().map_err(|_| ParseError::ContentLength)?;
+            if found.is_some_and(|f| f != n) {
+                return Err(ParseError::ContentLength);
+            }
+            found = Some(n);
         }
+        Ok(found)
     }
 
     /// The digest challenges of the `WWW-Authenticate` (`proxy = false`) or `Proxy-Authenticate`
@@ -687,15 +697,27 @@ pub enum Message {
     Response(Response),
 }
 
+/// Writes `text` with every control character except HTAB replaced by a space, so no value can
+/// end a header line early or inject one (the parser already refuses such values; this is the
+/// last line of defence for values from the configuration).
+fn push_line_text(s: &mut String, text: &str) {
+    for c in text.chars() {
+        s.push(if crate::digest::is_control(c) { ' ' } else { c });
+    }
+}
+
 fn write_message(start: &str, headers: &Headers, body: &[u8]) -> Vec<u8> {
     let mut s = String::with_capacity(512);
-    s.push_str(start);
+    push_line_text(&mut s, start);
     s.push_str("\r\n");
     for h in &headers.0 {
         if h.name == HeaderName::ContentLength {
             continue;
         }
-        let _ = write!(s, "{}: {}\r\n", h.name.as_str(), h.value);
+        push_line_text(&mut s, h.name.as_str());
+        s.push_str(": ");
+        push_line_text(&mut s, &h.value);
+        s.push_str("\r\n");
     }
     let _ = write!(s, "Content-Length: {}\r\n\r\n", body.len());
     let mut out = s.into_bytes();
@@ -774,6 +796,14 @@ fn start_line(line: &str) -> Result<StartLine, ParseError> {
     fn status(i: &str) -> IResult<&str, (&str, &str)> {
         let (i, _) = (tag("SIP/2.0"), space1).parse(i)?;
         let (i, code) = take_while_m_n3(i)?;
+        // Status-Code is exactly 3 digits, then SP (RFC 3261 §7.2): `2000 OK` is no 200. An
+        // empty reason phrase without its SP is tolerated.
+        if !(i.is_empty() || i.starts_with([' ', '\t'])) {
+            return Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Digit,
+            )));
+        }
         let (i, _) = space0(i)?;
         Ok(("", (code, i)))
     }
@@ -828,12 +858,19 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     let text = core::str::from_utf8(&bytes[..end]).map_err(|_| ParseError::NotUtf8)?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let first = lines.next().ok_or(ParseError::StartLine)?;
+    if first.chars().any(crate::digest::is_control) {
+        return Err(ParseError::ControlCharacter(0));
+    }
     let start = start_line(first)?;
     let mut headers = Headers::default();
     let mut folds = 0;
     for (n, line) in lines.enumerate() {
         if line.is_empty() {
             break;
+        }
+        if line.chars().any(crate::digest::is_control) {
+            // A bare CR, NUL or form feed inside a value must never reach a header we write.
+            return Err(ParseError::ControlCharacter(n + 1));
         }
         if line.starts_with(' ') || line.starts_with('\t') {
             // RFC 3261 §7.3.1: a continuation line joins the previous header with one space.
@@ -881,6 +918,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     const REG_200: &str = "SIP/2.0 200 OK\r\n\
 v: SIP/2.0/UDP 10.77.0.100:5060;rport=5060;received=10.77.0.100;branch=z9hG4bKabc, SIP/2.0/TCP proxy.example:5070\r\n\
@@ -966,6 +1004,97 @@ l: 4\r\n\r\nbodyEXTRA";
         };
         assert_eq!(r.headers.min_expires(), Ok(Some(u32::MAX)));
         assert_eq!(r.headers.expires(), Err(ParseError::Header("Expires")));
+    }
+
+    /// Issue 12: `SIP/2.0 2000 OK` parsed as 200. Status-Code is exactly 3 digits then SP.
+    #[test]
+    fn status_code_is_exactly_three_digits() {
+        for bad in [
+            "SIP/2.0 2000 OK",
+            "SIP/2.0 20 OK",
+            "SIP/2.0 200OK",
+            "SIP/2.0 2001",
+            "SIP/2.0 700 X",
+            "SIP/2.0 +20 OK",
+        ] {
+            assert_eq!(
+                parse(format!("{bad}\r\n\r\n").as_bytes()),
+                Err(ParseError::StartLine),
+                "{bad}"
+            );
+        }
+        for (good, status) in [
+            ("SIP/2.0 200 OK", 200),
+            ("SIP/2.0 200", 200),
+            ("SIP/2.0 183 ", 183),
+            ("SIP/2.0 699 Whatever 2000", 699),
+        ] {
+            let Ok(Message::Response(r)) = parse(format!("{good}\r\n\r\n").as_bytes()) else {
+                panic!("{good}")
+            };
+            assert_eq!(r.status, status);
+        }
+    }
+
+    /// Issue 12: a bare CR (or NUL, FF, ...) inside a header value reached the next request.
+    /// The header section admits no control character but HTAB.
+    #[test]
+    fn control_characters_in_headers_are_refused() {
+        for (msg, line) in [
+            (
+                "SIP/2.0 401 X\r\nWWW-Authenticate: Digest realm=\"a\rb\", nonce=n\r\n\r\n",
+                1,
+            ),
+            ("SIP/2.0 401 X\r\nVia: x\r\nX: a\0b\r\n\r\n", 2),
+            ("SIP/2.0 401 X\x0c\r\n\r\n", 0),
+            ("SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\x7f\r\n\r\n", 1),
+        ] {
+            assert_eq!(
+                parse(msg.as_bytes()),
+                Err(ParseError::ControlCharacter(line)),
+                "{msg:?}"
+            );
+        }
+        let Ok(Message::Response(r)) = parse(b"SIP/2.0 200 OK\r\nX: a\tb\r\n\r\n\x00\r\x01") else {
+            panic!("HTAB in a value and control bytes in the body are fine")
+        };
+        assert_eq!(r.body, b"\x00\r\x01");
+    }
+
+    /// Issue 12: over UDP two different Content-Length headers were accepted (the stream
+    /// framer refuses them). Equal repeats stay acceptable, as in the framer.
+    #[test]
+    fn conflicting_content_lengths_are_refused() {
+        assert_eq!(
+            parse(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\nl: 4\r\n\r\nbody"),
+            Err(ParseError::ContentLength)
+        );
+        assert_eq!(
+            parse(b"SIP/2.0 200 OK\r\nContent-Length: 4\r\nContent-Length: 0\r\n\r\nbody"),
+            Err(ParseError::ContentLength)
+        );
+        let Ok(Message::Response(r)) =
+            parse(b"SIP/2.0 200 OK\r\nContent-Length: 4\r\nl: 4\r\n\r\nbodyX")
+        else {
+            panic!("equal lengths")
+        };
+        assert_eq!(r.body, b"body");
+    }
+
+    /// Whatever a value holds, the writer never emits a control character but CRLF line ends.
+    #[test]
+    fn writer_neutralises_control_characters() {
+        let mut h = Headers::default();
+        h.push(HeaderName::Other("X".into()), "a\r\nInjected: 1\0");
+        let req = Request {
+            method: "REGISTER".into(),
+            uri: "sip:d".into(),
+            headers: h,
+            body: Vec::new(),
+        };
+        let text = String::from_utf8(req.to_bytes()).expect("utf-8");
+        assert!(text.contains("X: a  Injected: 1 \r\n"), "{text:?}");
+        assert!(!text.contains("\r\nInjected"));
     }
 
     #[test]
