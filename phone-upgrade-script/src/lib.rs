@@ -38,8 +38,9 @@ pub mod run;
 pub mod upgrade;
 
 pub use parse::{
-    Diagnostic, DiagnosticKind, Located, Operator, ParsedLine, Script, Statement, parse, parse_line,
+    Diagnostic, DiagnosticKind, FileFormat, Located, Operator, ParsedLine, Script, Statement,
+    parse, parse_line,
 };
 pub use print::PrintError;
-pub use run::{Limits, Run, RunError, SetStep, Step, Variables, Warning, WarningKind};
+pub use run::{Limits, MAX_SHOWN, Run, RunError, SetStep, Step, Variables, Warning, WarningKind};
 pub use upgrade::{SoftwareFetch, SoftwareNames, decide};

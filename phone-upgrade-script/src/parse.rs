@@ -3,8 +3,10 @@
 //! The grammar is the vendor rule [vendor template L40]: a line that does not begin with `SET `,
 //! `IF `, `GOTO `, `# ` or `GET ` is a comment (spec/script.md §2). Keywords are ASCII
 //! case-insensitive (Decision 5); tokens are separated by spaces or tabs (Decision 9); a line ends
-//! at LF and one trailing CR is removed (§1). Nothing here fails a file: a malformed line is a
-//! no-op with a [`Diagnostic`].
+//! at LF and one trailing CR is removed (§1). Two file-level repairs, each reported on line 1
+//! (issue 12): a UTF-8 byte order mark at the start is removed ([`DiagnosticKind::ByteOrderMark`]),
+//! and a file with CRs but no LF at all has CR line ends ([`DiagnosticKind::CrLineEnds`]); see
+//! [`FileFormat`]. Nothing here fails a file: a malformed line is a no-op with a [`Diagnostic`].
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -84,11 +86,17 @@ pub enum DiagnosticKind {
     MalformedIf,
     /// An `IF` operator other than `SEQ`: the line is a no-op (Decision 5).
     UnknownOperator,
+    /// The file starts with a UTF-8 byte order mark (EF BB BF, an editor's "UTF-8 with BOM"):
+    /// it is removed, so the first line reads as written. Reported on line 1.
+    ByteOrderMark,
+    /// The file has CRs but no LF (classic Mac line ends): each CR is read as a line end
+    /// rather than the whole file being one line. Reported on line 1.
+    CrLineEnds,
 }
 
 impl DiagnosticKind {
     /// All kinds, in declaration order.
-    pub const ALL: [DiagnosticKind; 10] = [
+    pub const ALL: [DiagnosticKind; 12] = [
         Self::LeadingWhitespace,
         Self::TrailingText,
         Self::UnterminatedQuote,
@@ -99,6 +107,8 @@ impl DiagnosticKind {
         Self::MalformedGoto,
         Self::MalformedIf,
         Self::UnknownOperator,
+        Self::ByteOrderMark,
+        Self::CrLineEnds,
     ];
 
     const fn bit(self) -> u16 {
@@ -121,6 +131,12 @@ impl DiagnosticKind {
             Self::MalformedGoto => "GOTO without a label is ignored",
             Self::MalformedIf => "IF line is not `IF $VAR SEQ value GOTO label`; it is ignored",
             Self::UnknownOperator => "IF operator is not SEQ; the line is ignored",
+            Self::ByteOrderMark => {
+                "the file starts with a UTF-8 byte order mark; it is removed (save without BOM)"
+            }
+            Self::CrLineEnds => {
+                "lines end in CR alone (no LF in the file); each CR is read as a line end"
+            }
         }
     }
 }
@@ -202,7 +218,11 @@ pub struct Script<'a> {
 #[must_use]
 pub fn parse(input: &[u8]) -> Script<'_> {
     let mut script = Script::default();
-    for line in lines(input) {
+    let format = FileFormat::detect(input);
+    for kind in format.diagnostics() {
+        script.diagnostics.push(Diagnostic { line: 1, kind });
+    }
+    for line in format.lines(input) {
         let parsed = parse_line(line.text);
         if let Some(statement) = parsed.statement {
             script.statements.push(Located {
@@ -221,6 +241,73 @@ pub fn parse(input: &[u8]) -> Script<'_> {
     script
 }
 
+/// The UTF-8 byte order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How a file's lines are laid out: found once per file by [`FileFormat::detect`] (one pass),
+/// then used for every line, so stepping through a file never rescans it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileFormat {
+    /// The file starts with a UTF-8 BOM, which is skipped.
+    pub bom: bool,
+    /// The file has at least one CR and no LF: CR ends a line (no CR is then stripped).
+    pub cr_line_ends: bool,
+}
+
+impl FileFormat {
+    /// Look at `input` once: a leading BOM, and whether it has CRs but no LF.
+    #[must_use]
+    pub fn detect(input: &[u8]) -> FileFormat {
+        let bom = input.starts_with(BOM);
+        let body = if bom { &input[BOM.len()..] } else { input };
+        // A lone CR as the very last byte is a one-line file with one trailing CR, read the
+        // same either way: not worth a warning.
+        let cr_line_ends = memchr::memchr(b'\n', body).is_none()
+            && memchr::memchr(b'\r', body).is_some_and(|i| i + 1 < body.len());
+        FileFormat { bom, cr_line_ends }
+    }
+
+    /// The file-level diagnostics (reported on line 1), in [`DiagnosticKind`] order.
+    pub fn diagnostics(self) -> impl Iterator<Item = DiagnosticKind> {
+        [
+            self.bom.then_some(DiagnosticKind::ByteOrderMark),
+            self.cr_line_ends.then_some(DiagnosticKind::CrLineEnds),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// The byte that ends a line: LF, or CR in a [`FileFormat::cr_line_ends`] file.
+    #[must_use]
+    pub const fn line_end(self) -> u8 {
+        if self.cr_line_ends { b'\r' } else { b'\n' }
+    }
+
+    /// Where the first line starts (after the BOM).
+    #[must_use]
+    pub const fn start(self) -> usize {
+        if self.bom { BOM.len() } else { 0 }
+    }
+
+    /// The lines of `input` (which this format was detected on), from line 1.
+    #[must_use]
+    pub fn lines(self, input: &[u8]) -> Lines<'_> {
+        self.lines_from(input, self.start(), 0)
+    }
+
+    /// The lines of `input` from byte `pos`, numbering the first one `previous + 1`. A `pos`
+    /// inside the BOM starts after it.
+    #[must_use]
+    pub fn lines_from(self, input: &[u8], pos: usize, previous: u32) -> Lines<'_> {
+        Lines {
+            input,
+            pos: pos.max(self.start()),
+            number: previous,
+            end: self.line_end(),
+        }
+    }
+}
+
 /// One physical line of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawLine<'a> {
@@ -232,28 +319,30 @@ pub struct RawLine<'a> {
     pub next: usize,
 }
 
-/// The lines of a file, split at LF, one trailing CR removed from each (§1).
+/// The lines of a file, split at LF with one trailing CR removed from each (§1), or split at CR
+/// for a file with CR line ends (see [`FileFormat`]).
 #[derive(Clone, Debug)]
 pub struct Lines<'a> {
     input: &'a [u8],
     pos: usize,
     number: u32,
+    /// The line end byte: LF, or CR for a [`FileFormat::cr_line_ends`] file.
+    end: u8,
 }
 
-/// Iterate over the physical lines of `input`, starting at line 1.
+/// Iterate over the physical lines of `input`, starting at line 1 (format detected, BOM skipped).
 #[must_use]
 pub fn lines(input: &[u8]) -> Lines<'_> {
-    lines_from(input, 0, 0)
+    FileFormat::detect(input).lines(input)
 }
 
 /// Iterate over the lines of `input` from byte `pos`, numbering the first one `previous + 1`.
+///
+/// This detects the [`FileFormat`] of the whole input first (one pass); a caller that steps
+/// through the same file many times detects once and uses [`FileFormat::lines_from`].
 #[must_use]
 pub fn lines_from(input: &[u8], pos: usize, previous: u32) -> Lines<'_> {
-    Lines {
-        input,
-        pos,
-        number: previous,
-    }
+    FileFormat::detect(input).lines_from(input, pos, previous)
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -264,11 +353,13 @@ impl<'a> Iterator for Lines<'a> {
         if rest.is_empty() {
             return None;
         }
-        let (mut text, next) = match memchr::memchr(b'\n', rest) {
+        let (mut text, next) = match memchr::memchr(self.end, rest) {
             Some(i) => (&rest[..i], self.pos + i + 1),
             None => (rest, self.input.len()),
         };
-        if let [head @ .., b'\r'] = text {
+        if self.end == b'\n'
+            && let [head @ .., b'\r'] = text
+        {
             text = head;
         }
         self.pos = next;

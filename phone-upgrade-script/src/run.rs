@@ -6,6 +6,15 @@
 //! - [`Step::NeedFile`]: fetch this file, then answer with [`Run::provide_file`];
 //! - [`Step::Finished`]: the run is over, completed or stopped at a bound.
 //!
+//! Why a pull-style iterator and not a `phone_sansio::Machine`: the interpreter has
+//! no peer, no clock and no transmit; its only caller is phone-boot's file stage, which *is* the
+//! Sans-IO machine (it owns the HTTP exchanges and the timers) and pulls the next [`Step`] when it
+//! is ready for one: after it applied a SET to its store (so a later `IF $SIG` sees it), or once a
+//! GET's file is in. Each call does bounded work: at most [`Limits::max_steps`] lines and
+//! [`Limits::max_scan_bytes`] bytes per run, whatever the lines' length, and the warnings kept are
+//! bounded in count ([`Limits::max_warnings`]) and bytes ([`Limits::max_warning_bytes`], names
+//! shown at most [`MAX_SHOWN`] bytes) (issue 12).
+//!
 //! Variables in `IF` come from the caller's [`Variables`], asked each time an `IF` is executed, so
 //! a caller that applied an earlier [`Step::Set`] to its store and answers from that store makes
 //! the SET visible to later `IF`s (e.g. `$SIG`). `$APPNAME` is held by the run itself: it starts
@@ -15,7 +24,22 @@ use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use crate::parse::{self, DiagnosticKind, Operator, Statement};
+use crate::parse::{self, DiagnosticKind, FileFormat, Operator, Statement};
+
+/// Most bytes of a name (variable, label) a [`Warning`] keeps; a longer one is cut there and
+/// `...` appended. Diagnostics stay small whatever a hostile file names (issue 12).
+pub const MAX_SHOWN: usize = 64;
+
+/// `bytes` for a diagnostic: at most [`MAX_SHOWN`] bytes, then `...` if cut. Exact capacity.
+fn shown(bytes: &[u8]) -> Vec<u8> {
+    if bytes.len() <= MAX_SHOWN {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(MAX_SHOWN + 3);
+    out.extend_from_slice(&bytes[..MAX_SHOWN]);
+    out.extend_from_slice(b"...");
+    out
+}
 
 /// The bounds of one run (Decision 5). Hitting one ends the run with a [`RunError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +52,19 @@ pub struct Limits {
     /// A handed-over file longer than this is treated as not obtained (spec §5 "body too large").
     /// The vendor template is 972,412 bytes; the default admits 16 times that.
     pub max_file_bytes: usize,
+    /// Most bytes read in one run: every file once when it is loaded (its labels are found), every
+    /// line each time it is stepped on (a GOTO loop reads its lines again), and the label
+    /// comparisons of each jump. Reaching it ends the run with [`RunError::ScanLimit`]. This bounds
+    /// the work of a run whatever its lines' length: `max_steps` alone let a 1 MB line in a GOTO
+    /// loop cost minutes (issue 12). Default 64 MiB (tens of milliseconds): the vendor template is
+    /// read twice (load and run) in 2 MB, so a real chain uses a few percent of it.
+    pub max_scan_bytes: u64,
     /// Most warnings kept; later ones are counted in [`Run::dropped_warnings`].
     pub max_warnings: usize,
+    /// Most bytes the kept warnings take ([`Warning::kept_bytes`] summed); later ones are dropped
+    /// and counted in [`Run::dropped_warnings`]. Default 128 KiB: 1000 warnings with names cut at
+    /// [`MAX_SHOWN`] fit.
+    pub max_warning_bytes: usize,
 }
 
 impl Default for Limits {
@@ -38,7 +73,9 @@ impl Default for Limits {
             max_handoffs: 8,
             max_steps: 1_000_000,
             max_file_bytes: 16 * 1024 * 1024,
+            max_scan_bytes: 64 * 1024 * 1024,
             max_warnings: 1000,
+            max_warning_bytes: 128 * 1024,
         }
     }
 }
@@ -94,6 +131,18 @@ pub enum RunError {
         /// The bound.
         max: u32,
     },
+    /// [`Limits::max_scan_bytes`] bytes were read (issue 12: long lines in a loop).
+    #[error("file {file} line {line}: scan limit of {max} bytes read reached")]
+    ScanLimit {
+        /// Index of the file where the run stopped (for a file too large to load within the
+        /// bound: the file holding its GET).
+        file: u8,
+        /// The line that would have been read next, or the jump or GET that needed more (0:
+        /// the first file itself was too large).
+        line: u32,
+        /// The bound.
+        max: u64,
+    },
 }
 
 /// Something the interpreter noticed while running (not a bound).
@@ -102,9 +151,11 @@ pub enum RunError {
 pub enum WarningKind {
     /// A parse diagnostic of a line that was executed.
     Line(DiagnosticKind),
-    /// `IF $VAR` with an unknown variable: the line was a no-op (Decision 5).
+    /// `IF $VAR` with an unknown variable: the line was a no-op (Decision 5). The name upper
+    /// case, cut at [`MAX_SHOWN`] bytes (then `...` appended).
     UnknownVariable(Vec<u8>),
     /// `GOTO` or `IF … GOTO` to a label not in the file: the rest of the file is ignored (§8).
+    /// The label cut at [`MAX_SHOWN`] bytes (then `...` appended).
     MissingLabel(Vec<u8>),
     /// `GET` named `$MACADDR` but the MAC is unknown; the name was used as written.
     UnknownMacAddr,
@@ -121,6 +172,19 @@ pub struct Warning {
     pub line: u32,
     /// What happened.
     pub kind: WarningKind,
+}
+
+impl Warning {
+    /// The memory this warning keeps: its own size and the bytes of the name it holds (at most
+    /// [`MAX_SHOWN`] + 3). What [`Limits::max_warning_bytes`] counts.
+    #[must_use]
+    pub fn kept_bytes(&self) -> usize {
+        let heap = match &self.kind {
+            WarningKind::UnknownVariable(v) | WarningKind::MissingLabel(v) => v.capacity(),
+            _ => 0,
+        };
+        core::mem::size_of::<Warning>() + heap
+    }
 }
 
 /// A SET to apply to the parameter store, in execution order.
@@ -189,6 +253,8 @@ enum State {
 pub struct Run {
     limits: Limits,
     buf: Vec<u8>,
+    /// How the current file's lines end, found once when it was loaded.
+    format: FileFormat,
     pos: usize,
     /// Number of the last line read in the current file.
     line: u32,
@@ -199,7 +265,11 @@ pub struct Run {
     appname: Vec<u8>,
     rfsname: Option<Vec<u8>>,
     state: State,
+    /// Bytes read so far (see [`Limits::max_scan_bytes`]).
+    scanned: u64,
     warnings: Vec<Warning>,
+    /// Sum of [`Warning::kept_bytes`] over `warnings`.
+    warning_bytes: usize,
     dropped_warnings: usize,
 }
 
@@ -211,6 +281,7 @@ impl Run {
         let mut run = Self {
             limits,
             buf: Vec::new(),
+            format: FileFormat::default(),
             pos: 0,
             line: 0,
             labels: Vec::new(),
@@ -220,20 +291,52 @@ impl Run {
             appname: running_app.to_vec(),
             rfsname: None,
             state: State::Running,
+            scanned: 0,
             warnings: Vec::new(),
+            warning_bytes: 0,
             dropped_warnings: 0,
         };
-        run.load(name.to_vec(), script);
+        run.load(name.to_vec(), script, 0);
         run
     }
 
-    fn load(&mut self, name: Vec<u8>, bytes: Vec<u8>) {
+    /// Count `n` more bytes read; `false` (nothing counted) when that would pass the bound.
+    fn charge(&mut self, n: u64) -> bool {
+        match self.scanned.checked_add(n) {
+            Some(total) if total <= self.limits.max_scan_bytes => {
+                self.scanned = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// End the run at the scan bound, at `line` of the current file.
+    fn scan_limit(&mut self, line: u32) {
+        self.state = State::Finished(Err(RunError::ScanLimit {
+            file: self.file_index(),
+            line,
+            max: self.limits.max_scan_bytes,
+        }));
+    }
+
+    /// Make `bytes` the current file. Finding its labels reads it once, which counts against
+    /// [`Limits::max_scan_bytes`]: a file that does not fit ends the run at `at_line` (the GET).
+    fn load(&mut self, name: Vec<u8>, bytes: Vec<u8>, at_line: u32) {
+        if !self.charge(u64::try_from(bytes.len()).unwrap_or(u64::MAX)) {
+            self.scan_limit(at_line);
+            return;
+        }
         self.file_names.push(name);
         self.buf = bytes;
-        self.pos = 0;
+        self.format = FileFormat::detect(&self.buf);
+        self.pos = self.format.start();
         self.line = 0;
         self.labels.clear();
-        for l in parse::lines(&self.buf) {
+        for kind in self.format.diagnostics() {
+            self.warn(1, WarningKind::Line(kind));
+        }
+        for l in self.format.lines(&self.buf) {
             if l.text.first() != Some(&b'#') {
                 continue;
             }
@@ -291,16 +394,38 @@ impl Run {
         &self.warnings
     }
 
-    /// Warnings not kept because [`Limits::max_warnings`] was reached.
+    /// Warnings not kept because [`Limits::max_warnings`] or [`Limits::max_warning_bytes`] was
+    /// reached.
     #[must_use]
     pub fn dropped_warnings(&self) -> usize {
         self.dropped_warnings
     }
 
+    /// Bytes read so far: what [`Limits::max_scan_bytes`] bounds.
+    #[must_use]
+    pub fn scanned(&self) -> u64 {
+        self.scanned
+    }
+
+    /// Memory the kept warnings take ([`Warning::kept_bytes`] summed): what
+    /// [`Limits::max_warning_bytes`] bounds.
+    #[must_use]
+    pub fn warning_bytes(&self) -> usize {
+        self.warning_bytes
+    }
+
     fn warn(&mut self, line: u32, kind: WarningKind) {
-        if self.warnings.len() < self.limits.max_warnings {
-            let file = self.file_index();
-            self.warnings.push(Warning { file, line, kind });
+        let warning = Warning {
+            file: self.file_index(),
+            line,
+            kind,
+        };
+        let cost = warning.kept_bytes();
+        let total = self.warning_bytes.saturating_add(cost);
+        if self.warnings.len() < self.limits.max_warnings && total <= self.limits.max_warning_bytes
+        {
+            self.warnings.push(warning);
+            self.warning_bytes = total;
         } else {
             self.dropped_warnings = self.dropped_warnings.saturating_add(1);
         }
@@ -319,32 +444,47 @@ impl Run {
                 self.warn(line, WarningKind::FileTooLarge(bytes.len()));
             }
             Some(bytes) => {
-                self.handoffs = self.handoffs.saturating_add(1);
-                self.load(name, bytes);
+                self.load(name, bytes, line);
+                if let State::Running = self.state {
+                    self.handoffs = self.handoffs.saturating_add(1);
+                }
             }
             None => {}
         }
     }
 
-    fn jump(&mut self, label: &[u8], line: u32) -> bool {
+    /// Go on after `label`. `Ok(false)`: no such label (warned). The comparisons count against
+    /// [`Limits::max_scan_bytes`]; `Err` when they do not fit.
+    fn jump(&mut self, label: &[u8], line: u32) -> Result<bool, RunError> {
+        // The first of equal names: labels are stably sorted, so the first definition (Decision 9).
+        // A partition point, not a walk back over duplicates: O(log n) comparisons per jump.
+        let mut compares = 0u64;
+        let i = self.labels.partition_point(|t| {
+            compares += 1;
+            cmp_upper(&t.upper, label).is_lt()
+        });
         let found = self
             .labels
-            .binary_search_by(|t| cmp_upper(&t.upper, label))
-            .ok()
-            .map(|mut i| {
-                // binary_search may land on any of equal names; the first definition counts.
-                while i > 0 && cmp_upper(&self.labels[i - 1].upper, label).is_eq() {
-                    i -= 1;
-                }
-                (self.labels[i].next, self.labels[i].line)
+            .get(i)
+            .filter(|t| cmp_upper(&t.upper, label).is_eq())
+            .map(|t| (t.next, t.line));
+        let per_compare = u64::try_from(label.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        if !self.charge(compares.saturating_add(1).saturating_mul(per_compare)) {
+            return Err(RunError::ScanLimit {
+                file: self.file_index(),
+                line,
+                max: self.limits.max_scan_bytes,
             });
+        }
         if let Some((next, label_line)) = found {
             self.pos = next;
             self.line = label_line;
-            true
+            Ok(true)
         } else {
-            self.warn(line, WarningKind::MissingLabel(label.to_vec()));
-            false
+            self.warn(line, WarningKind::MissingLabel(shown(label)));
+            Ok(false)
         }
     }
 
@@ -376,12 +516,24 @@ impl Run {
         }
     }
 
-    /// Execute lines of `buf` (the current file) until a SET, a GET or the end.
+    /// Execute lines of `buf` (the current file) until a SET, a GET, the end or a bound.
     fn execute(&mut self, buf: &[u8], vars: &(impl Variables + ?Sized)) -> Next {
         loop {
-            let Some(raw) = parse::lines_from(buf, self.pos, self.line).next() else {
-                // End of this file; a GET never returns, so the run is over (§5).
-                self.state = State::Finished(Ok(()));
+            // Look for the next line end only as far as the scan bound allows, so even finding
+            // a line never reads past it.
+            let remaining = self.limits.max_scan_bytes.saturating_sub(self.scanned);
+            let window_end = self
+                .pos
+                .saturating_add(usize::try_from(remaining).unwrap_or(usize::MAX))
+                .min(buf.len());
+            let window = &buf[..window_end];
+            let Some(raw) = self.format.lines_from(window, self.pos, self.line).next() else {
+                if window_end < buf.len() {
+                    self.scan_limit(self.line.saturating_add(1));
+                } else {
+                    // End of this file; a GET never returns, so the run is over (§5).
+                    self.state = State::Finished(Ok(()));
+                }
                 return Next::Other;
             };
             if self.steps >= self.limits.max_steps {
@@ -391,6 +543,14 @@ impl Run {
                     max: self.limits.max_steps,
                 };
                 self.state = State::Finished(Err(err));
+                return Next::Other;
+            }
+            // A line that runs past the window does not fit in what is left of the bound.
+            let cut = raw.next == window_end
+                && window_end < buf.len()
+                && window.last() != Some(&self.format.line_end());
+            if cut || !self.charge(u64::try_from(raw.next - self.pos).unwrap_or(u64::MAX)) {
+                self.scan_limit(raw.number);
                 return Next::Other;
             }
             self.steps += 1;
@@ -406,13 +566,18 @@ impl Run {
             };
             match statement {
                 Statement::Label { .. } => {}
-                Statement::Goto { label } => {
-                    if !self.jump(label, line) {
-                        // Missing label: the rest of the file is ignored, and the run ends (§8).
+                Statement::Goto { label } => match self.jump(label, line) {
+                    Ok(true) => {}
+                    // Missing label: the rest of the file is ignored, and the run ends (§8).
+                    Ok(false) => {
                         self.state = State::Finished(Ok(()));
                         return Next::Other;
                     }
-                }
+                    Err(e) => {
+                        self.state = State::Finished(Err(e));
+                        return Next::Other;
+                    }
+                },
                 Statement::If {
                     var,
                     op,
@@ -426,13 +591,23 @@ impl Run {
                     let hit = match self.variable(&upper, vars) {
                         Some(v) => v.eq_ignore_ascii_case(value),
                         None => {
-                            self.warn(line, WarningKind::UnknownVariable(upper));
+                            self.warn(line, WarningKind::UnknownVariable(shown(&upper)));
                             continue;
                         }
                     };
-                    if hit && !self.jump(label, line) {
-                        self.state = State::Finished(Ok(()));
-                        return Next::Other;
+                    if !hit {
+                        continue;
+                    }
+                    match self.jump(label, line) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.state = State::Finished(Ok(()));
+                            return Next::Other;
+                        }
+                        Err(e) => {
+                            self.state = State::Finished(Err(e));
+                            return Next::Other;
+                        }
                     }
                 }
                 Statement::Set { name, value } => {

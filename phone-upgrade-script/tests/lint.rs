@@ -180,3 +180,51 @@ fn vendor_template_lints_without_errors() {
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+// ---- File-level repairs (issue 12): the BOM and CR-only line ends ----
+
+/// A file saved "UTF-8 with BOM": the BOM used to make the first statement a comment without a
+/// word. It is removed, the first line reads as written, and the linter says so.
+#[test]
+fn utf8_bom_is_removed_with_a_warning() {
+    let k = kinds(b"\xEF\xBB\xBFSET A 1\n");
+    assert_eq!(k, [(1, LintKind::Line(DiagnosticKind::ByteOrderMark))]);
+    assert_eq!(k[0].1.severity(), Severity::Warning);
+    // Without the repair the GOTO would have been a comment and `SET A 1` reachable: it is not.
+    let k = kinds(b"\xEF\xBB\xBFGOTO L\nSET A 1\n# L\n");
+    assert_eq!(
+        k,
+        [
+            (1, LintKind::Line(DiagnosticKind::ByteOrderMark)),
+            (2, LintKind::Unreachable)
+        ]
+    );
+    // A BOM anywhere but the start is bytes like any other (a comment line here).
+    assert_eq!(kinds(b"## x\n\xEF\xBB\xBFSET A 1\n"), []);
+}
+
+/// CR-only line ends (classic Mac) used to make one long line, i.e. one statement or none.
+#[test]
+fn cr_only_line_ends_are_line_ends_with_a_warning() {
+    let k = kinds(b"GOTO L\rSET A 1\r# L\r");
+    assert_eq!(
+        k,
+        [
+            (1, LintKind::Line(DiagnosticKind::CrLineEnds)),
+            (2, LintKind::Unreachable)
+        ]
+    );
+    // Both at once.
+    let k = kinds(b"\xEF\xBB\xBFSET A 1\rSET B 2");
+    assert_eq!(
+        k,
+        [
+            (1, LintKind::Line(DiagnosticKind::ByteOrderMark)),
+            (1, LintKind::Line(DiagnosticKind::CrLineEnds)),
+        ]
+    );
+    // A file with any LF keeps LF line ends: its CRs are bytes (one trailing CR is removed, §1).
+    assert_eq!(kinds(b"SET A 1\r\nSET B x\ry\n"), []);
+    // One trailing CR and nothing else: one line, read the same either way; no warning.
+    assert_eq!(kinds(b"SET A 1\r"), []);
+}

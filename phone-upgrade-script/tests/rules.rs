@@ -683,6 +683,61 @@ fn e13_crlf_and_lf_identical() {
     );
 }
 
+/// A UTF-8 BOM at the start is removed: the first statement runs (issue 12), with a warning.
+#[test]
+fn s1_utf8_bom_is_removed_with_a_warning() {
+    let o = run(b"\xEF\xBB\xBFSET A 1\r\nSET B 2\r\n", &[], &[]);
+    assert_eq!(o.pairs(), [("A", "1"), ("B", "2")]);
+    assert_eq!(o.sets[0].3, 1);
+    assert_eq!(
+        o.warnings
+            .iter()
+            .map(|w| (w.file, w.line, w.kind.clone()))
+            .collect::<Vec<_>>(),
+        [(0, 1, WarningKind::Line(DiagnosticKind::ByteOrderMark))]
+    );
+    // In a handed-over file too, warned against that file.
+    let o = run(b"GET s\n", &[], &[("s", b"\xEF\xBB\xBF# L\nSET C 3\n")]);
+    assert_eq!(o.pairs(), [("C", "3")]);
+    assert_eq!(
+        (o.warnings[0].file, o.warnings[0].line),
+        (1, 1),
+        "{:?}",
+        o.warnings
+    );
+    // A jump lands after a label on the BOM's line as on any other.
+    let o = run(b"\xEF\xBB\xBF# L\nSET A 1\nGOTO L\n", &[], &[]);
+    assert!(matches!(o.result, Err(RunError::StepLimit { .. })));
+    assert!(o.sets.iter().all(|s| s.3 == 2));
+}
+
+/// CR-only line ends are line ends (issue 12), with a warning; line numbers count CRs.
+#[test]
+fn s1_cr_only_line_ends_are_line_ends_with_a_warning() {
+    let o = run(
+        b"IF $A SEQ 1 GOTO L\rSET X 1\r# L\rSET Y 2\r",
+        &[("A", "1")],
+        &[],
+    );
+    assert_eq!(o.pairs(), [("Y", "2")]);
+    assert_eq!(o.sets[0].3, 4);
+    assert_eq!(
+        o.warnings[0].kind,
+        WarningKind::Line(DiagnosticKind::CrLineEnds)
+    );
+    let s = parse(b"SET A 1\rSET B 2\r\rSET C 3");
+    assert_eq!(
+        s.statements.iter().map(|l| l.line).collect::<Vec<_>>(),
+        [1, 2, 4]
+    );
+    assert_eq!(s.line_count, 4);
+    // The same statements as the LF file.
+    assert_eq!(
+        parse(b"SET A 1\rSET B 2\r\rSET C 3").statements,
+        parse(b"SET A 1\nSET B 2\n\nSET C 3").statements
+    );
+}
+
 #[test]
 fn e14_cp1251_comments_ignored() {
     let s = parse(b"## \xc7\xe0\xec\xe5\xf2\xea\xe0\r\n\xc0\xc1\xc2\r\nSET A 1\r\n");
