@@ -1,25 +1,27 @@
-//! phone-boot: the boot orchestrator of the deskphone. This part holds the file stage's
-//! building blocks: a Sans-IO HTTP/1.1 client ([`http`]) for the file servers, signed firmware
-//! images ([`firmware`], format in FIRMWARE.md), A/B flash slots ([`flash`]) and the prompt-line
-//! messages ([`display`]).
+//! phone-boot: the boot orchestrator of the deskphone. [`boot::Boot`] composes the stages;
+//! [`files::FileStage`] is the file stage (server walk, scripts, software) on `phone_http`;
+//! [`flash`] holds the A/B firmware slots and the [`flash::Flasher`]; [`firmware`] the signed
+//! images (FIRMWARE.md). Every machine speaks [`phone_sansio::Machine`].
 //!
 //! ```
-//! use phone_boot::http::{GetRequest, HttpGet, HttpLimits, Input, Outcome, Output};
-//! use phone_settings::Instant;
+//! use phone_boot::files::{FileStage, Peer, StageConfig, Transmit};
+//! use phone_boot::flash::{BootRecord, SlotImage};
+//! use phone_http::Action;
+//! use phone_sansio::{Input, Instant, Machine, Output};
+//! use phone_settings::{Source, Store};
+//! use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
 //!
+//! let mut store = Store::new();
+//! store.apply_set("HTTPSRVR", "192.0.2.10", Source::Sson, 0).unwrap();
+//! let slots = BootRecord::factory(SlotImage::of("factory.bin", b"image"));
+//! let config = StageConfig::new("9611G", [2, 0, 0, 0, 0, 1], "SN1", slots);
 //! let now = Instant::from_secs(1);
-//! let req = GetRequest { host: "192.0.2.10", port: 80, default_port: 80, path: "/96x1Supgrade.txt" };
-//! let mut get = HttpGet::new(now, &req, HttpLimits::default()).unwrap();
-//! // The caller writes the request to its TCP connection ...
-//! let Output::Transmit(bytes) = get.poll_output() else { panic!() };
-//! assert!(bytes.starts_with(b"GET /96x1Supgrade.txt HTTP/1.1\r\nHost: 192.0.2.10\r\n"));
-//! // ... and feeds back whatever it reads, in whatever pieces it reads it.
-//! get.handle_input(Input::Received(now, b"HTTP/1.1 200 OK\r\nContent-Len"));
-//! get.handle_input(Input::Received(now, b"gth: 9\r\n\r\nSET A \"1\""));
-//! match get.poll_output() {
-//!     Output::Done(Outcome::Obtained(file)) => assert_eq!(file.body, b"SET A \"1\""),
-//!     other => panic!("{other:?}"),
-//! }
+//! let mut stage = FileStage::new(config, store, ChaCha8Rng::seed_from_u64(1), now);
+//! // `HTTP: 1 http://192.0.2.10:80/96x1Supgrade.txt`, then the connection.
+//! assert!(matches!(stage.poll_output(), Output::Event(_)));
+//! let Output::Transmit(Transmit::Http(t)) = stage.poll_output() else { panic!() };
+//! assert!(matches!(t.action, Action::Connect { ref host, port: 80, tls: None } if host == "192.0.2.10"));
+//! stage.handle_input(Input::TransportFailed(now, Peer::Conn(t.conn)));
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 // Tests unwrap on values they built themselves; production code never does (workspace lint).
@@ -31,5 +33,5 @@ pub mod boot;
 pub mod files;
 pub mod firmware;
 pub mod flash;
-pub mod http;
-pub mod stage;
+#[cfg(test)]
+mod testing;

@@ -12,7 +12,7 @@
 //! use phone_boot::boot::{Boot, BootConfig, Output, Event, Transmit, record::Record};
 //! use phone_boot::boot::display::Screen;
 //! use phone_boot::flash::{BootRecord, SlotImage};
-//! use phone_boot::stage::StageConfig;
+//! use phone_boot::files::StageConfig;
 //! use phone_settings::Instant;
 //! use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 //!
@@ -51,9 +51,10 @@ use phone_scep::machine::KeySource;
 use phone_settings::{Instant, Source, Store};
 use rand_core::{CryptoRng, SeedableRng};
 
-use crate::flash::{BootRecord, FlashOp};
-use crate::stage::{self, ConnId, FileStage, Server, Software, StageConfig};
+use crate::files::{self, FileStage, Software, StageConfig};
+use crate::flash::FlashOp;
 use display::Screen;
+use phone_sansio::Machine as _;
 use record::{Identity, Record, StaticAddress};
 
 /// The stages a caller can wait for (`phone boot --until`).
@@ -96,27 +97,10 @@ pub enum Transmit {
     },
     /// An ARP probe or announcement (RFC 5227).
     Arp(Arp),
-    /// Open a file-server connection (HTTPS: check TLSSRVRID when `check_identity`).
-    FileConnect {
-        /// The connection id.
-        conn: ConnId,
-        /// The server.
-        server: Server,
-        /// TLSSRVRID.
-        check_identity: bool,
-    },
-    /// Write to a file-server connection.
-    FileSend {
-        /// The connection id.
-        conn: ConnId,
-        /// The bytes.
-        bytes: Vec<u8>,
-    },
-    /// Close a file-server connection.
-    FileClose {
-        /// The connection id.
-        conn: ConnId,
-    },
+    /// A file-server connection transmit (HTTPS: `Tls::check_identity` is TLSSRVRID).
+    File(phone_http::Transmit),
+    /// A flash operation; report `Completed`/`TransportFailed` on `files::Peer::Flash`.
+    Flash(FlashOp),
     /// One SCEP HTTP exchange; answer with [`Input::Scep`].
     Scep(HttpRequest),
     /// SIP bytes for a controller (UDP, or a TCP/TLS stream; TLS trusts TRUSTCERTS and the
@@ -158,8 +142,6 @@ pub enum Event {
 pub enum Output {
     /// Send this.
     Transmit(Transmit),
-    /// Carry out this flash operation, then report `Input::File(stage::Input::FlashDone)`.
-    Flash(FlashOp),
     /// Act on or show this.
     Event(Event),
     /// Nothing more until this instant ([`Instant::MAX`]: until an input).
@@ -193,7 +175,7 @@ pub enum Input<'a> {
     /// ARP showed another host on this address.
     ArpConflict(Instant, Ipv4Addr),
     /// A file-server connection or flash event.
-    File(stage::Input<'a>),
+    File(phone_sansio::Input<'a, files::Peer, core::convert::Infallible>),
     /// The answer to the last [`Transmit::Scep`].
     ScepResponse(Instant, HttpResponse<'a>),
     /// The last [`Transmit::Scep`] could not be carried out.
@@ -286,8 +268,6 @@ pub struct Boot<R: CryptoRng + SeedableRng> {
     sson: Option<Vec<u8>>,
     settings: Store,
     vlan_rechecked: bool,
-    pending_commit: Option<BootRecord>,
-    files_deadline: Instant,
     scep: Option<phone_scep::Enrollment<R>>,
     scep_deadline: Instant,
     sip: Option<phone_sip_reg::Client<R>>,
@@ -318,8 +298,6 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             sson: None,
             settings: Store::new(),
             vlan_rechecked: false,
-            pending_commit: None,
-            files_deadline: Instant::MAX,
             scep: None,
             scep_deadline: Instant::MAX,
             sip: None,
@@ -476,8 +454,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         if let Some(s) = &self.record.slots {
             cfg.record = s.clone();
         }
-        let stage = FileStage::new(now, store, cfg, self.rng.fork());
-        self.files_deadline = now;
+        let stage = FileStage::new(cfg, store, self.rng.fork(), now);
         self.phase = Phase::Files(Box::new(stage));
     }
 
@@ -535,10 +512,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         }
     }
 
-    fn files_done(&mut self, result: stage::StageResult) {
-        for w in &result.warnings {
-            self.event(Event::Warning(w.clone()));
-        }
+    fn files_done(&mut self, result: files::StageResult) {
         for (name, pem) in &result.certificates {
             self.record.trust_certs.retain(|(n, _)| n != name);
             self.record.trust_certs.push((name.clone(), pem.clone()));
@@ -549,9 +523,6 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         } else {
             // No file server: the stored settings of the last good boot, with this boot's
             // network values (Decision 4).
-            self.event(Event::Warning(
-                "no file server answered; using the stored settings".into(),
-            ));
             if self.record.settings.is_some() {
                 let mut store = self.settings.clone();
                 self.apply_network(&mut store);
@@ -561,10 +532,8 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             }
         }
         match result.software {
-            Software::Installed { name, slot } => {
-                if let Some(rec) = self.pending_commit.take() {
-                    self.record.slots = Some(rec);
-                }
+            Software::Installed { name, slot, record } => {
+                self.record.slots = Some(record);
                 self.event(Event::Warning(format!("installed {name} in slot {slot}")));
                 self.event(Event::RecordChanged);
                 self.phase = Phase::Halted;
@@ -945,16 +914,6 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             | Input::Program(t)
             | Input::Craft(t, _)
             | Input::Entry(t, _)
-            | Input::File(
-                stage::Input::Timeout(t)
-                | stage::Input::Connected(t, _)
-                | stage::Input::ConnectFailed(t, _)
-                | stage::Input::Received(t, _, _)
-                | stage::Input::Closed(t, _)
-                | stage::Input::Reset(t, _)
-                | stage::Input::FlashDone(t)
-                | stage::Input::FlashFailed(t),
-            )
             | Input::Sip(
                 phone_sip_reg::Input::Timeout(t)
                 | phone_sip_reg::Input::Unregister(t)
@@ -963,6 +922,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 | phone_sip_reg::Input::TransportError { now: t, .. }
                 | phone_sip_reg::Input::Credentials { now: t, .. },
             ) => t,
+            Input::File(i) => i.now(),
         };
         if now > self.now {
             self.now = now;
@@ -973,7 +933,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                     d.handle_input(phone_dhcp::Input::Timeout(t));
                 }
                 if let Phase::Files(f) = &mut self.phase {
-                    f.handle_input(stage::Input::Timeout(t));
+                    f.handle_input(phone_sansio::Input::Timeout(t));
                 }
                 if let Some(s) = self.scep.as_mut() {
                     s.handle_input(phone_scep::Input::Timeout(t));
@@ -1003,7 +963,6 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             Input::File(i) => {
                 if let Phase::Files(f) = &mut self.phase {
                     f.handle_input(i);
-                    self.files_deadline = self.now;
                 }
             }
             Input::ScepResponse(t, r) => {
@@ -1052,8 +1011,8 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         if let Some(d) = self.dhcp.as_ref() {
             t = t.min(d.deadline());
         }
-        if matches!(self.phase, Phase::Files(_)) {
-            t = t.min(self.files_deadline);
+        if let Phase::Files(f) = &self.phase {
+            t = t.min(f.poll_timeout().unwrap_or(Instant::MAX));
         }
         if self.scep.is_some() {
             t = t.min(self.scep_deadline);
@@ -1094,31 +1053,34 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             self.on_dhcp_event(e);
         }
         if let Phase::Files(f) = &mut self.phase {
-            match f.poll_output(self.now) {
-                stage::Output::Connect {
-                    conn,
-                    server,
-                    check_identity,
-                } => self.out.push_back(Output::Transmit(Transmit::FileConnect {
-                    conn,
-                    server,
-                    check_identity,
-                })),
-                stage::Output::Transmit { conn, bytes } => self
-                    .out
-                    .push_back(Output::Transmit(Transmit::FileSend { conn, bytes })),
-                stage::Output::Close { conn } => self
-                    .out
-                    .push_back(Output::Transmit(Transmit::FileClose { conn })),
-                stage::Output::Flash(op) => {
-                    if let FlashOp::Commit(rec) = &op {
-                        self.pending_commit = Some(rec.clone());
+            // One output per pump: a transmit is forwarded when the caller polls.
+            #[allow(clippy::never_loop)]
+            loop {
+                match f.poll_output() {
+                    phone_sansio::Output::Transmit(files::Transmit::Http(t)) => {
+                        self.out.push_back(Output::Transmit(Transmit::File(t)));
+                        break;
                     }
-                    self.out.push_back(Output::Flash(op));
+                    phone_sansio::Output::Transmit(files::Transmit::Flash(op)) => {
+                        self.out.push_back(Output::Transmit(Transmit::Flash(op)));
+                        break;
+                    }
+                    phone_sansio::Output::Event(files::Event::Display(e)) => {
+                        self.out
+                            .push_back(Output::Event(Event::Display(Screen::File(e))));
+                        break;
+                    }
+                    phone_sansio::Output::Event(files::Event::Warning(w)) => {
+                        self.out
+                            .push_back(Output::Event(Event::Warning(w.to_string())));
+                        break;
+                    }
+                    phone_sansio::Output::Event(files::Event::Done(result)) => {
+                        self.files_done(*result);
+                        break;
+                    }
+                    phone_sansio::Output::Timeout(_) => break,
                 }
-                stage::Output::Event(e) => self.display(Screen::File(e)),
-                stage::Output::Done(result) => self.files_done(*result),
-                stage::Output::Timeout(t) => self.files_deadline = t,
             }
         }
         let mut scep_events = Vec::new();

@@ -3,10 +3,11 @@
 
 use super::*;
 use crate::firmware::{FirmwareKey, Models, SigningKey, sign};
-use crate::flash::{Slot, SlotImage};
+use crate::flash::{BootRecord, Slot, SlotImage};
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use phone_dhcp::{DhcpOption, Ipv4List, Message, MessageType};
+use phone_http::Action;
 use rand_chacha::ChaCha20Rng;
 
 const MAC: [u8; 6] = [0x00, 0x24, 0xd7, 0xe4, 0x2e, 0x98];
@@ -163,7 +164,7 @@ fn run(
     let mut t = Transcript::default();
     let mut now = start;
     let mut entries = entries.iter();
-    let mut conn: Option<ConnId> = None;
+    let mut conn: Option<phone_http::ConnId> = None;
     let mut writing: Option<Slot> = None;
     for _ in 0..200_000 {
         input(&mut boot, &t, now);
@@ -188,17 +189,27 @@ fn run(
                 }
             }
             Output::Transmit(Transmit::Arp(_)) => {}
-            Output::Transmit(Transmit::FileConnect {
-                conn: c, server, ..
-            }) => {
-                if world.http_up && server.host == "10.0.0.1" {
+            Output::Transmit(Transmit::File(phone_http::Transmit {
+                conn: c,
+                action: Action::Connect { host, .. },
+            })) => {
+                if world.http_up && host == "10.0.0.1" {
                     conn = Some(c);
-                    boot.handle_input(Input::File(stage::Input::Connected(now, c)));
+                    boot.handle_input(Input::File(phone_sansio::Input::Completed(
+                        now,
+                        files::Peer::Conn(c),
+                    )));
                 } else {
-                    boot.handle_input(Input::File(stage::Input::ConnectFailed(now, c)));
+                    boot.handle_input(Input::File(phone_sansio::Input::TransportFailed(
+                        now,
+                        files::Peer::Conn(c),
+                    )));
                 }
             }
-            Output::Transmit(Transmit::FileSend { conn: c, bytes }) => {
+            Output::Transmit(Transmit::File(phone_http::Transmit {
+                conn: c,
+                action: Action::Send(bytes),
+            })) => {
                 assert_eq!(conn, Some(c));
                 let text = String::from_utf8(bytes).unwrap();
                 let path = text.split(' ').nth(1).unwrap().to_string();
@@ -216,11 +227,22 @@ fn run(
                     None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
                 };
                 for chunk in reply.chunks(700) {
-                    boot.handle_input(Input::File(stage::Input::Received(now, c, chunk)));
+                    boot.handle_input(Input::File(phone_sansio::Input::Receive(
+                        now,
+                        files::Peer::Conn(c),
+                        chunk,
+                    )));
                 }
-                boot.handle_input(Input::File(stage::Input::Closed(now, c)));
+                boot.handle_input(Input::File(phone_sansio::Input::Closed(
+                    now,
+                    files::Peer::Conn(c),
+                )));
             }
-            Output::Transmit(Transmit::FileClose { .. }) => conn = None,
+            Output::Transmit(Transmit::File(phone_http::Transmit {
+                action: Action::Close,
+                ..
+            })) => conn = None,
+            Output::Transmit(Transmit::File(t)) => panic!("unexpected {t:?}"),
             Output::Transmit(Transmit::Scep(_)) => panic!("no SCEP configured"),
             Output::Transmit(Transmit::Sip(s)) => {
                 assert_eq!(s.target.host, "10.0.0.1");
@@ -243,7 +265,7 @@ fn run(
                     data: answer.as_bytes(),
                 }));
             }
-            Output::Flash(op) => {
+            Output::Transmit(Transmit::Flash(op)) => {
                 match &op {
                     FlashOp::Erase { slot, .. } => {
                         writing = Some(*slot);
@@ -261,7 +283,10 @@ fn run(
                     }
                     FlashOp::Commit(_) => {}
                 }
-                boot.handle_input(Input::File(stage::Input::FlashDone(now)));
+                boot.handle_input(Input::File(phone_sansio::Input::Completed(
+                    now,
+                    files::Peer::Flash,
+                )));
             }
             Output::Event(e) => {
                 if let Event::Display(s) = &e {

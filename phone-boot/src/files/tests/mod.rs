@@ -1,163 +1,35 @@
-//! Transcript tests of the file stage in virtual time, against an in-memory network of servers.
+//! Transcript tests of the file stage in virtual time (`phone_sansio::harness::Transcript`),
+//! against an in-memory network of servers and a flash ([`net`]).
+
+mod net;
 
 use super::*;
 use crate::firmware::{Models, SigningKey, sign};
 use crate::flash::{SlotImage, SlotState};
+use alloc::format;
+use alloc::string::ToString;
 use alloc::vec;
+use phone_http::Action;
+use phone_sansio::harness::{self, Logged};
+use phone_settings::Source;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 const T0: Instant = Instant::from_secs(10);
 const MAC: [u8; 6] = [0x00, 0x24, 0xd7, 0xe4, 0x2e, 0x98];
 
-/// How a fake server answers one path.
-#[derive(Clone)]
-enum Answer {
-    /// A 200 with this body and Content-Length.
-    File(Vec<u8>),
-    /// These raw bytes, then close.
-    Raw(Vec<u8>),
-    /// The first `n` bytes of a 200 for this body, then close (a cut download), only the
-    /// first `times` times.
-    Cut { body: Vec<u8>, n: usize, times: u32 },
-    /// Never answers (the request times out).
-    Silent,
-}
+use net::{Answer, Net, drive};
 
-#[derive(Default)]
-struct Net {
-    /// (scheme, host) → path → answer; a missing path is a 404.
-    servers: BTreeMap<(Scheme, String), BTreeMap<String, Answer>>,
-    /// Every request made, as "scheme host path".
-    log: Vec<String>,
-    flash_ops: usize,
-    /// The flash breaks at this operation: it and every later one fail (retries included).
-    fail_flash_at: Option<usize>,
-}
-
-impl Net {
-    fn serve(&mut self, scheme: Scheme, host: &str, path: &str, answer: Answer) {
-        self.servers
-            .entry((scheme, host.into()))
-            .or_default()
-            .insert(path.into(), answer);
-    }
-
-    fn up(&mut self, scheme: Scheme, host: &str) {
-        self.servers.entry((scheme, host.into())).or_default();
-    }
-}
-
-fn ok(body: &[u8]) -> Vec<u8> {
-    let mut r = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    r.extend_from_slice(body);
-    r
-}
-
-struct Transcript {
-    result: StageResult,
-    events: Vec<String>,
-    connects: Vec<String>,
-    end: Instant,
-}
-
-fn drive(stage: &mut FileStage<ChaCha8Rng>, net: &mut Net) -> Transcript {
-    let mut now = T0;
-    let mut events = Vec::new();
-    let mut connects = Vec::new();
-    let mut current: Option<(ConnId, Server)> = None;
-    for _ in 0..100_000 {
-        match stage.poll_output(now) {
-            Output::Connect { conn, server, .. } => {
-                connects.push(server.to_string());
-                if net
-                    .servers
-                    .contains_key(&(server.scheme, server.host.clone()))
-                {
-                    stage.handle_input(Input::Connected(now, conn));
-                    current = Some((conn, server));
-                } else {
-                    stage.handle_input(Input::ConnectFailed(now, conn));
-                }
-            }
-            Output::Transmit { conn, bytes } => {
-                let (_, server) = current.clone().unwrap();
-                let text = String::from_utf8(bytes).unwrap();
-                let path = text.split(' ').nth(1).unwrap().to_string();
-                assert!(text.contains("\r\nConnection: close\r\n"));
-                net.log
-                    .push(format!("{:?} {} {path}", server.scheme, server.host));
-                let answer = net.servers[&(server.scheme, server.host.clone())]
-                    .get(&path)
-                    .cloned();
-                let reply = match answer {
-                    None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-                    Some(Answer::File(body)) => ok(&body),
-                    Some(Answer::Raw(raw)) => raw,
-                    Some(Answer::Cut { body, n, times }) => {
-                        let r = ok(&body);
-                        let head = r.len() - body.len();
-                        if times > 0 {
-                            net.serve(
-                                server.scheme,
-                                &server.host,
-                                &path,
-                                Answer::Cut {
-                                    body,
-                                    n,
-                                    times: times - 1,
-                                },
-                            );
-                            r[..head + n].to_vec()
-                        } else {
-                            r
-                        }
-                    }
-                    Some(Answer::Silent) => continue,
-                };
-                // Byte-at-a-time for small replies exercises partial reads end to end.
-                if reply.len() < 600 {
-                    for b in reply.chunks(1) {
-                        stage.handle_input(Input::Received(now, conn, b));
-                    }
-                } else {
-                    for b in reply.chunks(1000) {
-                        stage.handle_input(Input::Received(now, conn, b));
-                    }
-                }
-                stage.handle_input(Input::Closed(now, conn));
-            }
-            Output::Close { .. } => current = None,
-            Output::Flash(_) => {
-                net.flash_ops += 1;
-                if net.fail_flash_at.is_some_and(|n| net.flash_ops >= n) {
-                    stage.handle_input(Input::FlashFailed(now));
-                } else {
-                    stage.handle_input(Input::FlashDone(now));
-                }
-            }
-            Output::Event(e) => events.push(e.to_string()),
-            Output::Done(result) => {
-                return Transcript {
-                    result: *result,
-                    events,
-                    connects,
-                    end: now,
-                };
-            }
-            Output::Timeout(t) => {
-                assert!(t >= now, "timeout in the past");
-                assert_ne!(t, Instant::MAX, "stalled");
-                now = t;
-                stage.handle_input(Input::Timeout(now));
-            }
+fn assert_installed(software: &Software, app: &str, at: Slot) {
+    match software {
+        Software::Installed { name, slot, record } => {
+            assert_eq!((name.as_str(), *slot), (app, at));
+            assert_eq!(record.active, at);
+            assert_eq!(record.running().unwrap().app, app);
+            assert_eq!(record.state, SlotState::Trial { boots_left: 3 });
         }
+        other => panic!("not installed: {other:?}"),
     }
-    panic!("stage did not finish");
 }
 
 fn store_with(sets: &[(&str, &str)]) -> Store {
@@ -184,7 +56,7 @@ fn config() -> StageConfig {
 }
 
 fn stage(store: Store, config: StageConfig) -> FileStage<ChaCha8Rng> {
-    FileStage::new(T0, store, config, ChaCha8Rng::seed_from_u64(7))
+    FileStage::new(config, store, ChaCha8Rng::seed_from_u64(7), T0)
 }
 
 const UPGRADE: &[u8] = b"IF $MODEL4 SEQ 9611 GOTO SW\r\nGOTO GETSET\r\n# SW\r\nSET APPNAME new.bin\r\n# GETSET\r\nGET 46xxsettings.txt\r\n";
@@ -258,7 +130,7 @@ fn https_first_then_files_in_order_then_software() {
         ("TLSDIR", "phones"),
         ("HTTPSRVR", "192.0.2.10"),
     ]);
-    let t = drive(&mut stage(store, config()), &mut net);
+    let t = drive(stage(store, config()), &mut net);
     assert_eq!(
         net.log,
         [
@@ -291,13 +163,7 @@ fn https_first_then_files_in_order_then_software() {
         [("Mlf_German.xml".to_string(), b"<de/>".to_vec())]
     );
     assert_eq!(r.certificates.len(), 1);
-    assert_eq!(
-        r.software,
-        Software::Installed {
-            name: "new.bin".into(),
-            slot: Slot::B
-        }
-    );
+    assert_installed(&r.software, "new.bin", Slot::B);
     assert_eq!(
         t.events[0],
         "HTTP: 1 https://tls.example:443/phones/96x1Supgrade.txt"
@@ -307,6 +173,23 @@ fn https_first_then_files_in_order_then_software() {
         "HTTP: 2 https://tls.example:443/phones/46xxsettings.txt"
     );
     assert!(t.events.contains(&"new.bin / 4 KB received".to_string()));
+    // Progress only when body bytes arrived (issue 11): no `0 KB received` line, and every
+    // progress line before `File Obtained`.
+    assert!(
+        !t.events.iter().any(|e| e.ends_with(" 0 KB received")),
+        "{:?}",
+        t.events
+    );
+    let obtained = t
+        .events
+        .iter()
+        .position(|e| e.starts_with("File Obtained"))
+        .unwrap();
+    assert!(
+        t.events[obtained..]
+            .iter()
+            .all(|e| !e.contains("KB received"))
+    );
     let tail: Vec<&str> = t.events.iter().rev().take(3).map(String::as_str).collect();
     assert_eq!(
         tail,
@@ -336,7 +219,7 @@ fn failed_servers_are_skipped_in_order() {
         ("TLSSRVR", "tls.example"),
         ("HTTPSRVR", "a.example,b.example"),
     ]);
-    let t = drive(&mut stage(store, config()), &mut net);
+    let t = drive(stage(store, config()), &mut net);
     assert_eq!(
         t.connects[..3],
         [
@@ -367,7 +250,7 @@ fn auth_only_refuses_http() {
     store
         .apply_set("AUTH", "1", Source::SettingsFile, 0)
         .unwrap();
-    let t = drive(&mut stage(store.clone(), config()), &mut net);
+    let t = drive(stage(store.clone(), config()), &mut net);
     assert!(net.log.is_empty());
     assert_eq!(t.result.server, None);
     assert_eq!(t.result.upgrade_stat, 2);
@@ -387,7 +270,7 @@ fn no_server_answers_backs_off_with_jitter_then_gives_up() {
     let store = store_with(&[("HTTPSRVR", "down.example,slow.example")]);
     let mut cfg = config();
     cfg.walk_rounds = 3;
-    let t = drive(&mut stage(store.clone(), cfg), &mut net);
+    let t = drive(stage(store.clone(), cfg), &mut net);
     assert_eq!(t.result.server, None);
     assert_eq!(t.result.store, store);
     assert_eq!(t.connects.len(), 6, "two candidates, three walks");
@@ -403,13 +286,13 @@ fn no_server_answers_backs_off_with_jitter_then_gives_up() {
         "HTTP: 6 http://slow.example:80/96x1Supgrade.txt"
     );
     // Another seed, another jitter: same shape, different end time.
-    let mut other = FileStage::new(
-        T0,
-        store_with(&[("HTTPSRVR", "down.example,slow.example")]),
+    let other = FileStage::new(
         config(),
+        store_with(&[("HTTPSRVR", "down.example,slow.example")]),
         ChaCha8Rng::seed_from_u64(8),
+        T0,
     );
-    let t2 = drive(&mut other, &mut net);
+    let t2 = drive(other, &mut net);
     assert_ne!(t2.end, t.end);
 }
 
@@ -423,7 +306,7 @@ fn upgrade_script_not_found_everywhere_keeps_stored_settings() {
         .unwrap();
     let mut cfg = config();
     cfg.walk_rounds = 1;
-    let t = drive(&mut stage(store.clone(), cfg), &mut net);
+    let t = drive(stage(store.clone(), cfg), &mut net);
     assert_eq!(t.result.store.str("SIPDOMAIN"), Some("stored.example"));
     assert_eq!(t.result.upgrade_stat, 2);
 }
@@ -439,7 +322,7 @@ fn settings_from_the_last_boot_are_replaced_not_merged() {
     store
         .apply_set("DSCPAUD", "40", Source::SettingsFile, 4)
         .unwrap();
-    let t = drive(&mut stage(store, config()), &mut net);
+    let t = drive(stage(store, config()), &mut net);
     assert_eq!(t.result.store.str("SIPDOMAIN"), Some("example.com"));
     // A SET removed from the file returns to its default (Decision 6).
     assert_ne!(
@@ -458,16 +341,14 @@ fn auth_one_only_from_https() {
         Answer::File(b"SET AUTH 1\n".to_vec()),
     );
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
         &mut net,
     );
     assert_ne!(t.result.store.flag("AUTH"), Some(true));
-    assert!(
-        t.result
-            .warnings
-            .iter()
-            .any(|w| w.contains("AUTH 1 ignored"))
-    );
+    assert!(t.warnings.iter().any(|w| {
+        matches!(w, FileWarning::AuthNotOverHttps { file: 0, line: 1 })
+            && w.to_string().contains("AUTH 1 ignored")
+    }));
     let mut net = Net::default();
     net.serve(
         Scheme::Https,
@@ -476,7 +357,7 @@ fn auth_one_only_from_https() {
         Answer::File(b"SET AUTH 1\n".to_vec()),
     );
     let t = drive(
-        &mut stage(store_with(&[("TLSSRVR", "tls.example")]), config()),
+        stage(store_with(&[("TLSSRVR", "tls.example")]), config()),
         &mut net,
     );
     assert_eq!(t.result.store.flag("AUTH"), Some(true));
@@ -500,7 +381,7 @@ fn wrong_model_or_bad_signature_never_downloads_the_image() {
         );
         net.serve(Scheme::Http, "192.0.2.10", "/new.bin", Answer::File(img));
         let t = drive(
-            &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+            stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
             &mut net,
         );
         assert!(
@@ -526,7 +407,7 @@ fn tampered_image_is_refused_before_flash() {
     bad[100] ^= 1;
     net.serve(Scheme::Http, "192.0.2.10", "/new.bin", Answer::File(bad));
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
         &mut net,
     );
     assert_eq!(
@@ -555,22 +436,25 @@ fn cut_download_is_retried_and_never_used_half() {
         },
     );
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
         &mut net,
     );
-    assert_eq!(
-        t.result.software,
-        Software::Installed {
-            name: "new.bin".into(),
-            slot: Slot::B
-        }
-    );
+    assert_installed(&t.result.software, "new.bin", Slot::B);
     assert_eq!(
         net.log.iter().filter(|l| l.ends_with("/new.bin")).count(),
         3
     );
     assert_eq!(net.flash_ops, 3);
-    assert!(t.result.warnings.iter().any(|w| w.contains("closed early")));
+    assert!(t.warnings.iter().any(|w| {
+        matches!(
+            w,
+            FileWarning::Get {
+                kind: warning::FileKind::Image { attempt: 1 },
+                error: FetchError::Http(phone_http::Failure::EarlyClose { .. }),
+                ..
+            }
+        ) && w.to_string().contains("closed early")
+    }));
 }
 
 #[test]
@@ -589,7 +473,7 @@ fn cut_download_every_time_is_refused() {
         },
     );
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
         &mut net,
     );
     assert_eq!(
@@ -609,7 +493,7 @@ fn flash_failure_rejects_and_same_name_is_unchanged() {
     serve_image(&mut net, "192.0.2.10", Models::Any);
     net.fail_flash_at = Some(2);
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
         &mut net,
     );
     assert_eq!(
@@ -630,7 +514,7 @@ fn flash_failure_rejects_and_same_name_is_unchanged() {
     full_server(&mut net, Scheme::Http, "192.0.2.10", "");
     serve_image(&mut net, "192.0.2.10", Models::Any);
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
         &mut net,
     );
     assert_eq!(t.result.software, Software::Unchanged);
@@ -644,7 +528,7 @@ fn no_firmware_key_refuses() {
     let mut cfg = config();
     cfg.firmware_key = None;
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
         &mut net,
     );
     assert_eq!(
@@ -662,15 +546,18 @@ fn full_url_entries_and_names() {
     assert_eq!(upgrade_script_name("9608", 1), "96x1Hupgrade.txt");
     assert_eq!(upgrade_script_name("9620", 2), "96xxupgrade.txt");
     assert_eq!(upgrade_script_name("9650C", 0), "96xxupgrade.txt");
-    let (s, p) = parse_url("https://[2001:db8::1]:8443/lang/Mlf_German.xml").unwrap();
+    let parse_url = |e: &str| server::entry_url(e);
+    let (s, p) = parse_url("https://[2001:db8::1]:8443/lang/Mlf_German.xml")
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (s.scheme, s.host.as_str(), s.port, p.as_str()),
         (Scheme::Https, "2001:db8::1", 8443, "/lang/Mlf_German.xml")
     );
-    let (s, p) = parse_url("http://files.example/ca.pem").unwrap();
+    let (s, p) = parse_url("http://files.example/ca.pem").unwrap().unwrap();
     assert_eq!((s.port, p.as_str()), (80, "/ca.pem"));
-    assert!(parse_url("http://:80/x").is_none());
-    assert!(parse_url("http://h:99999/x").is_none());
+    assert!(parse_url("http://:80/x").unwrap().is_err());
+    assert!(parse_url("http://h:99999/x").unwrap().is_err());
     assert!(parse_url("Mlf_German.xml").is_none());
 
     let mut net = Net::default();
@@ -687,7 +574,7 @@ fn full_url_entries_and_names() {
         Answer::File(b"PEM".to_vec()),
     );
     let t = drive(
-        &mut stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
         &mut net,
     );
     assert_eq!(
@@ -697,4 +584,200 @@ fn full_url_entries_and_names() {
             b"PEM".to_vec()
         )]
     );
+}
+
+#[test]
+fn tlssrvrid_reaches_the_transmit() {
+    for (value, expected) in [(None, true), (Some("1"), true), (Some("0"), false)] {
+        let mut net = Net::default();
+        full_server(&mut net, Scheme::Https, "tls.example", "");
+        let mut sets = vec![("TLSSRVR", "tls.example")];
+        if let Some(v) = value {
+            sets.push(("TLSSRVRID", v));
+        }
+        let t = drive(stage(store_with(&sets), config()), &mut net);
+        assert!(t.result.server.is_some());
+        assert!(!net.check_identity.is_empty());
+        assert!(
+            net.check_identity.iter().all(|c| *c == expected),
+            "TLSSRVRID={value:?}: {:?}",
+            net.check_identity
+        );
+    }
+}
+
+/// Issue 12: a served script `# L` / `GET nofile.txt` / `GOTO L` is bounded in connections
+/// (a GET not obtained counts), and so is one naming another host in a loop.
+#[test]
+fn failed_gets_in_a_loop_are_bounded() {
+    for (script, host) in [
+        (&b"# L\nGET nofile.txt\nGOTO L\n"[..], "192.0.2.10"),
+        (
+            &b"# L\nGET http://victim.example/x\nGOTO L\n"[..],
+            "victim.example",
+        ),
+    ] {
+        let mut net = Net::default();
+        net.serve(
+            Scheme::Http,
+            "192.0.2.10",
+            "/96x1Supgrade.txt",
+            Answer::File(script.to_vec()),
+        );
+        net.up(Scheme::Http, "victim.example");
+        let mut cfg = config();
+        // Enough steps for many times the bound; fewer than the default keep the test quick.
+        cfg.script.max_steps = 30_000;
+        let per_host = cfg.max_gets_per_host as usize;
+        let t = drive(
+            stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
+            &mut net,
+        );
+        let to_host = net.log.iter().filter(|l| l.contains(host)).count();
+        assert!(to_host <= per_host, "{to_host} requests to {host}");
+        assert!(net.connects.len() <= per_host + 1, "{}", net.connects.len());
+        assert!(t.result.gets as usize <= per_host + 1);
+        // The script ran to its own bound; the stage went on and finished.
+        assert_eq!(t.result.upgrade_stat, 1);
+        assert!(t.warnings.iter().any(|w| matches!(
+            w,
+            FileWarning::Get {
+                error: FetchError::HostBudget,
+                ..
+            }
+        )));
+    }
+    // The total bound holds across hosts.
+    let mut script = Vec::new();
+    for i in 0..300 {
+        script.extend_from_slice(format!("GET http://h{i}.example/x\n").as_bytes());
+    }
+    let mut net = Net::default();
+    net.serve(
+        Scheme::Http,
+        "192.0.2.10",
+        "/96x1Supgrade.txt",
+        Answer::File(script),
+    );
+    let mut cfg = config();
+    cfg.max_gets = 40;
+    let t = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
+        &mut net,
+    );
+    assert_eq!(net.connects.len(), 40);
+    assert_eq!(t.result.gets, 40);
+}
+
+/// Issue 12: warnings are bounded in count (the rest counted) and in bytes (long names cut,
+/// control characters escaped).
+#[test]
+fn warnings_are_bounded_in_count_and_bytes() {
+    let long = "N".repeat(4 * 1024);
+    let mut script = Vec::new();
+    script.extend_from_slice(b"# L\n");
+    script.extend_from_slice(format!("SET {long} 1\n").as_bytes());
+    script.extend_from_slice(b"SET L2QVLAN 99999\nGOTO L\n");
+    let mut net = Net::default();
+    net.serve(
+        Scheme::Http,
+        "192.0.2.10",
+        "/96x1Supgrade.txt",
+        Answer::File(script),
+    );
+    let mut cfg = config();
+    cfg.script.max_steps = 4000;
+    let max = cfg.max_warnings as usize;
+    let t = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
+        &mut net,
+    );
+    assert_eq!(t.warnings.len(), max);
+    assert!(t.result.warnings_dropped > 0);
+    for w in &t.warnings {
+        let line = w.to_string();
+        assert!(
+            line.len() < 2 * warning::MAX_TEXT + 200,
+            "{} bytes",
+            line.len()
+        );
+        assert!(!line.contains('\r') && !line.contains('\n'));
+    }
+    assert!(warning::truncated("a\r\nb") == "a\\r\\nb");
+}
+
+/// Commit on take: the stage plans its first GET but starts nothing (no connection id, no
+/// request counted) until the caller polls; a connection reported failed moves the walk on
+/// with the right counters.
+#[test]
+fn commit_on_take() {
+    let store = store_with(&[("HTTPSRVR", "a.example,b.example")]);
+    let mut s = stage(store, config());
+    for i in 1..4 {
+        s.handle_input(Input::Timeout(T0 + Duration::from_millis(i)));
+        s.handle_input(Input::TransportFailed(T0, Peer::Conn(1)));
+    }
+    assert_eq!(s.gets(), 0, "nothing started without a poll");
+    assert_eq!(s.poll_timeout(), Some(T0 + Duration::from_millis(3)));
+    let mut t = harness::Transcript::new(s, T0 + Duration::from_millis(3));
+    assert_eq!(t.machine.gets(), 1);
+    let connects: Vec<_> = t
+        .transmits()
+        .into_iter()
+        .filter_map(|x| match x {
+            Transmit::Http(phone_http::Transmit {
+                conn,
+                action: Action::Connect { host, .. },
+            }) => Some((*conn, host.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(connects, [(1, "a.example".to_string())]);
+    // The connection fails: closed, and the next candidate on a new connection, counted.
+    let now = t.now;
+    let log = t.input(Input::TransportFailed(now, Peer::Conn(1))).to_vec();
+    let http: Vec<_> = log
+        .iter()
+        .filter_map(|l| match l {
+            Logged::Transmit(_, Transmit::Http(x)) => Some(x.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(http[0].conn, 1);
+    assert_eq!(http[0].action, Action::Close);
+    assert_eq!(http[1].conn, 2);
+    assert!(matches!(&http[1].action, Action::Connect { host, .. } if host == "b.example"));
+    assert_eq!(t.machine.gets(), 2);
+    assert!(log.iter().any(|l| matches!(
+        l,
+        Logged::Event(_, Event::Display(DisplayEvent::Http { n: 2, .. }))
+    )));
+    // A stale report about connection 1 changes nothing.
+    let log = t.input(Input::TransportFailed(now, Peer::Conn(1))).to_vec();
+    assert!(log.is_empty());
+    assert_eq!(t.machine.gets(), 2);
+}
+
+/// Same seed and inputs give the same outputs.
+#[test]
+fn deterministic() {
+    let run = || {
+        let mut net = Net::default();
+        net.up(Scheme::Http, "slow.example");
+        net.serve(
+            Scheme::Http,
+            "slow.example",
+            "/96x1Supgrade.txt",
+            Answer::Silent,
+        );
+        let t = drive(
+            stage(
+                store_with(&[("HTTPSRVR", "down.example,slow.example")]),
+                config(),
+            ),
+            &mut net,
+        );
+        (t.events, t.end, net.connects)
+    };
+    assert_eq!(run(), run());
 }
