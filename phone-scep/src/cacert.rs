@@ -57,7 +57,7 @@ fn key_usage(cert: &Certificate) -> Option<KeyUsage> {
         .map(|(_, ku)| ku)
 }
 
-fn is_ca(cert: &Certificate) -> bool {
+pub(crate) fn is_ca(cert: &Certificate) -> bool {
     cert.tbs_certificate()
         .get_extension::<BasicConstraints>()
         .ok()
@@ -160,6 +160,33 @@ impl CaCerts {
     #[must_use]
     pub fn ca_cert(&self) -> &Certificate {
         &self.certs[self.ca]
+    }
+
+    /// Whether GetCACert delivered an RA: a certificate that is not a CA certificate.
+    #[must_use]
+    pub fn has_ra(&self) -> bool {
+        self.certs.iter().any(|c| !is_ca(c))
+    }
+
+    /// Whether certificate `index` may sign a CertRep (RFC 5280 §4.2.1.3: verifying a
+    /// signature on anything but a certificate or a CRL needs `digitalSignature`): a
+    /// certificate whose keyUsage is absent or asserts `digitalSignature`.
+    ///
+    /// One exception: a CA that runs without an RA (GetCACert delivered CA certificates only,
+    /// RFC 8894 §2.2 and §4.2.1.1) signs its replies with its CA certificate, whatever its
+    /// keyUsage. micromdm scepserver does so with `keyCertSign, cRLSign` only; refusing it
+    /// would refuse every such server. Once an RA is delivered, the RA signs: a CA certificate
+    /// or an encryption-only RA certificate without `digitalSignature` is refused.
+    #[must_use]
+    pub fn may_sign_replies(&self, index: usize) -> bool {
+        let Some(cert) = self.certs.get(index) else {
+            return false;
+        };
+        match key_usage(cert) {
+            None => true,
+            Some(ku) if ku.digital_signature() => true,
+            Some(_) => is_ca(cert) && !self.has_ra(),
+        }
     }
 }
 

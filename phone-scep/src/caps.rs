@@ -97,6 +97,35 @@ impl Caps {
     }
 }
 
+/// The keywords, as GetCACaps lists them, space-separated (`none` when there are none).
+impl core::fmt::Display for Caps {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let words = [
+            (self.aes, "AES"),
+            (self.des3, "DES3"),
+            (self.get_next_ca_cert, "GetNextCACert"),
+            (self.post_pki_operation, "POSTPKIOperation"),
+            (self.renewal, "Renewal"),
+            (self.sha1, "SHA-1"),
+            (self.sha256, "SHA-256"),
+            (self.sha512, "SHA-512"),
+            (self.scep_standard, "SCEPStandard"),
+        ];
+        let mut any = false;
+        for (_, w) in words.iter().filter(|(on, _)| *on) {
+            if any {
+                f.write_str(" ")?;
+            }
+            f.write_str(w)?;
+            any = true;
+        }
+        if !any {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -113,11 +142,16 @@ mod tests {
         assert_eq!(caps.content_cipher(true), ContentCipher::Aes256Cbc);
         assert_eq!(caps.digest(), DigestAlg::Sha256);
         assert!(caps.use_post());
+        assert_eq!(
+            caps.to_string(),
+            "AES DES3 POSTPKIOperation Renewal SHA-1 SHA-256 SCEPStandard"
+        );
     }
 
     #[test]
     fn empty_caps_fall_back_to_3des_sha1_get() {
         let caps = Caps::parse(b"");
+        assert_eq!(caps.to_string(), "none");
         assert_eq!(caps.content_cipher(false), ContentCipher::DesEde3Cbc);
         assert_eq!(caps.digest(), DigestAlg::Sha1);
         assert!(!caps.use_post());

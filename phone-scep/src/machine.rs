@@ -1,32 +1,47 @@
 //! The enrollment machine (Sans-IO, ARCHITECTURE.md): GetCACaps → GetCACert (→ GetNextCACert)
 //! → PKCSReq or RenewalReq → CertRep, with PENDING polled by CertPoll (spec/scep.md §4–§7).
 //!
-//! It emits HTTP requests as data and consumes responses; time comes in as
-//! [`phone_settings::Instant`], randomness from the caller's RNG.
+//! It speaks [`phone_sansio::Machine`]: its transmits are the connection transmits of
+//! [`phone_http`] (`Connect`, `StartTls`, `Send`, `Close` on a [`ConnId`]), one
+//! [`phone_http::HttpClient`] per SCEP request, each on a fresh connection, with HTTPPROXY and
+//! HTTPEXCEPTIONDOMAINS applied by the client. Time comes in with every input, randomness
+//! from the caller's RNG.
+//!
+//! # Commit on take
+//!
+//! A request is built when the caller takes its first transmit (the `Connect`): that is when
+//! the connection number is used, the senderNonce drawn, the pkiMessage signed and encrypted,
+//! the self-signed certificate made, the CertPoll counted and the poll timer consumed. A
+//! caller that polls nothing moves none of them. A taken request that fails in transport
+//! ([`Input::TransportFailed`](phone_sansio::Input::TransportFailed), a reset, a timeout) is
+//! retried per [`RetryPolicy`] on a new connection with the same transactionID and a fresh
+//! senderNonce (RFC 8894 §3.2.1.1, §3.2.1.5); facts about the old connection are ignored.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::convert::Infallible;
 use core::fmt;
 use core::time::Duration;
 
 use der::Encode;
-use phone_settings::Instant;
+use phone_http::{
+    ConnId, Failure, HttpClient, HttpConfig, HttpLimits, Outcome, Response, Transmit, Url, UrlError,
+};
+use phone_sansio::{Input, Instant, Machine, Output};
 use rand_core::CryptoRng;
 use x509_cert::Certificate;
 use x509_cert::name::Name;
 
-use crate::backoff::PollBackoff;
-use crate::cacert::{CaCertError, CaCerts};
+use crate::backoff::{MIN_POLL, PollBackoff, RetryPolicy};
+use crate::cacert::{CaCertError, CaCerts, MAX_CA_BODY};
 use crate::caps::Caps;
-use crate::http::{
-    HttpRequest, HttpResponse, Message, Method, Operation, ScepUrl, TransportError, UrlError,
-};
+use crate::http::{self, Message, Operation, ResponseError};
 use crate::key::{DeviceKey, KeyError, SoftwareKey};
 use crate::message::{
-    self, BuildError, CertRep, CertRepError, Expectation, FailInfo, MessageType, NONCE_LEN,
-    RequestParams,
+    self, BuildError, CertRep, CertRepError, Expectation, FailInfo, MAX_CERT_REP, MessageType,
+    NONCE_LEN, RequestParams,
 };
 use crate::request::{self, IssuerAndSubject, RequestError, Substitutions};
 
@@ -52,10 +67,17 @@ pub struct Config {
     pub challenge: String,
     /// SCEPENCALG=1: AES-256 content encryption.
     pub aes256: bool,
-    /// HTTPPROXY.
+    /// HTTPPROXY (spec/scep.md §3), applied by [`phone_http::HttpClient`].
     pub http_proxy: String,
     /// HTTPEXCEPTIONDOMAINS.
     pub exception_domains: String,
+    /// Whether an `https` SCEP server's certificate must match the URL's host (TLSSRVRID).
+    pub check_identity: bool,
+    /// Bounds on each HTTP exchange (default: [`Config::DEFAULT_HTTP_TIMEOUT`], bodies up to
+    /// 64 KiB, the largest CA bundle or CertRep read).
+    pub http_limits: HttpLimits,
+    /// Retrying a request after a transport failure or a busy server.
+    pub retry: RetryPolicy,
     /// `$SERIALNO` / `$MACADDR` values.
     pub subst: Substitutions,
     /// Polling of PENDING requests.
@@ -64,8 +86,17 @@ pub struct Config {
     pub get_next_ca_cert: bool,
 }
 
+impl Config {
+    /// The time one HTTP exchange may take, connect to last byte, before it counts as a
+    /// transport failure.
+    pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+}
+
 impl Default for Config {
     fn default() -> Self {
+        let mut http_limits = HttpLimits::default();
+        http_limits.max_body = MAX_CERT_REP.max(MAX_CA_BODY);
+        http_limits.timeout = Self::DEFAULT_HTTP_TIMEOUT;
         Config {
             url: String::new(),
             cn: String::from("$SERIALNO"),
@@ -78,6 +109,9 @@ impl Default for Config {
             aes256: false,
             http_proxy: String::new(),
             exception_domains: String::new(),
+            check_identity: true,
+            http_limits,
+            retry: RetryPolicy::default(),
             subst: Substitutions::default(),
             poll: PollBackoff::default(),
             get_next_ca_cert: true,
@@ -101,12 +135,13 @@ pub struct Existing {
     pub key: Box<dyn DeviceKey>,
 }
 
-/// Why an enrollment ended without a certificate (other than a FAILURE CertRep).
+/// Why an enrollment ended without a certificate (other than a FAILURE CertRep), or why a
+/// request is retried.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScepError {
     /// MYCERTURL unusable.
-    #[error(transparent)]
+    #[error("SCEP URL: {0}")]
     Url(#[from] UrlError),
     /// The request could not be built from the parameters.
     #[error(transparent)]
@@ -123,20 +158,41 @@ pub enum ScepError {
     /// The CertRep was refused.
     #[error("CertRep: {0}")]
     CertRep(#[from] CertRepError),
-    /// The server answered with a non-200 status.
+    /// The server answered with a status other than 200.
     #[error("{operation} answered HTTP {status}")]
     HttpStatus {
         /// The operation.
-        operation: &'static str,
+        operation: Operation,
         /// The status.
         status: u16,
     },
-    /// The caller could not reach the server.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
+    /// The answer's `Content-Type` does not fit the operation ([`http::content_type_fits`]).
+    #[error("{operation} answered with Content-Type {content_type:?}")]
+    ContentType {
+        /// The operation.
+        operation: Operation,
+        /// The field as received.
+        content_type: Option<String>,
+    },
+    /// The HTTP exchange failed: the server could not be reached, the connection broke or
+    /// timed out, or the answer was not acceptable HTTP.
+    #[error("{}", http_message(*operation, failure))]
+    Http {
+        /// The operation.
+        operation: Operation,
+        /// Why, as `phone_http` saw it.
+        failure: Failure,
+    },
     /// The request stayed PENDING for the whole total wait.
     #[error("request still pending after the total wait of {0:?}")]
     GaveUp(Duration),
+}
+
+fn http_message(operation: Operation, failure: &Failure) -> String {
+    match failure {
+        Failure::Connect => alloc::format!("cannot connect to the SCEP server ({operation})"),
+        f => alloc::format!("{operation} to the SCEP server failed: {f}"),
+    }
 }
 
 /// A certificate the CA issued, with what is needed to install it.
@@ -169,7 +225,8 @@ impl fmt::Display for Title {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// Show this title (only while the boot waits, MYCERTWAIT=1), once a second.
+    /// Show this title (only while the boot waits, MYCERTWAIT=1), once a second, driven by
+    /// the machine's own deadline.
     Display(Title),
     /// The boot may go on to SIP: at once with MYCERTWAIT=0, at the end otherwise.
     BootMayContinue,
@@ -179,10 +236,21 @@ pub enum Event {
     NextCaCerts(Box<CaCerts>),
     /// The request is pending; the next CertPoll goes out at this instant.
     Pending {
-        /// 0-based poll number.
+        /// 0-based count of PENDING answers before this one.
         attempt: u32,
         /// When the poll is sent.
         next_poll: Instant,
+    },
+    /// A request failed in transport or met a busy server; it goes out again at `at`.
+    Retry {
+        /// The operation.
+        operation: Operation,
+        /// 1-based retry number.
+        retry: u32,
+        /// When the request goes out again.
+        at: Instant,
+        /// What went wrong ([`ScepError::Http`] or [`ScepError::HttpStatus`]).
+        error: ScepError,
     },
     /// SUCCESS: install this certificate (spec/scep.md §4.5).
     Issued(Box<Enrolled>),
@@ -192,26 +260,45 @@ pub enum Event {
     Failed(ScepError),
 }
 
-/// Input to [`Enrollment::handle_input`].
-#[derive(Clone, Copy, Debug)]
-pub enum Input<'a> {
-    /// Time has passed.
-    Timeout(Instant),
-    /// The response to the last transmitted request.
-    Response(Instant, HttpResponse<'a>),
-    /// The last transmitted request could not be completed.
-    TransportFailed(Instant, &'a TransportError),
-}
-
-/// Output of [`Enrollment::poll_output`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// Send this request and feed the response back.
-    Transmit(HttpRequest),
-    /// Something to report.
-    Event(Event),
-    /// Nothing to do until this instant (or until a response arrives).
-    Timeout(Instant),
+/// The log line.
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = |t: &Instant| t.since_origin().as_secs_f64();
+        match self {
+            Event::Display(t) => write!(f, "{t}"),
+            Event::BootMayContinue => f.write_str("SCEP: the boot may continue"),
+            Event::Caps(c) => write!(f, "SCEP: CA capabilities: {c}"),
+            Event::NextCaCerts(n) => write!(
+                f,
+                "SCEP: GetNextCACert delivered {} certificate(s)",
+                n.certs.len()
+            ),
+            Event::Pending { attempt, next_poll } => write!(
+                f,
+                "SCEP: request pending (answer {}), next poll at {:.3} s",
+                attempt + 1,
+                secs(next_poll)
+            ),
+            Event::Retry {
+                operation,
+                retry,
+                at,
+                error,
+            } => write!(
+                f,
+                "SCEP: {error}; {operation} retry {retry} at {:.3} s",
+                secs(at)
+            ),
+            Event::Issued(e) => write!(
+                f,
+                "SCEP: certificate issued for {}{}",
+                e.certificate.tbs_certificate().subject(),
+                if e.renewal { " (renewal)" } else { "" }
+            ),
+            Event::Rejected(fi) => write!(f, "SCEP: the CA rejected the request: {fi}"),
+            Event::Failed(e) => write!(f, "SCEP: {e}"),
+        }
+    }
 }
 
 /// Where the enrollment is.
@@ -219,7 +306,7 @@ pub enum Output {
 pub enum State {
     /// Asking GetCACaps / GetCACert / GetNextCACert.
     Discovering,
-    /// PKCSReq/RenewalReq sent, waiting for the CertRep.
+    /// PKCSReq/RenewalReq decided or sent, waiting for the CertRep.
     Enrolling,
     /// PENDING; polling.
     Pending,
@@ -245,37 +332,88 @@ impl HeldKey {
     }
 }
 
-/// One SCEP enrollment.
+/// One SCEP request of the enrollment, before it is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    GetCaCaps,
+    GetCaCert,
+    GetNextCaCert,
+    /// PKCSReq or RenewalReq.
+    Enroll,
+    /// CertPoll.
+    Poll,
+}
+
+impl Step {
+    fn operation(self) -> Operation {
+        match self {
+            Step::GetCaCaps => Operation::GetCaCaps,
+            Step::GetCaCert => Operation::GetCaCert,
+            Step::GetNextCaCert => Operation::GetNextCaCert,
+            Step::Enroll | Step::Poll => Operation::PkiOperation,
+        }
+    }
+}
+
+/// A request to make once `at` has come and the caller polls.
+#[derive(Clone, Copy, Debug)]
+struct Queued {
+    step: Step,
+    /// 0 for the first exchange, then the retry number.
+    attempt: u32,
+    at: Instant,
+}
+
+/// A request in flight on its own connection.
+struct Exchange {
+    step: Step,
+    attempt: u32,
+    client: HttpClient,
+}
+
+/// One SCEP enrollment, a [`phone_sansio::Machine`] (see the module docs).
 pub struct Enrollment<R> {
     config: Config,
+    http: HttpConfig,
     rng: R,
-    url: ScepUrl,
+    url: Url,
     key: HeldKey,
     existing: Option<Existing>,
     subject: Name,
     transaction_id: String,
     started: Instant,
+    /// The caller's latest time.
+    now: Instant,
     state: State,
     caps: Caps,
     ca: Option<CaCerts>,
-    /// Self-signed certificate of the request key (PKCSReq); for RenewalReq the existing one.
+    /// Self-signed certificate of the request key (PKCSReq) or the existing one (RenewalReq);
+    /// made when the first PKCSReq is taken.
     signer_cert: Option<Certificate>,
+    /// The DER CSR, made with the signer certificate.
+    csr: Option<Vec<u8>>,
     renewal: bool,
+    /// The senderNonce of the last pkiMessage taken: the reply must carry it back.
     sender_nonce: [u8; NONCE_LEN],
-    to_send: Option<HttpRequest>,
-    awaiting: Option<Operation>,
-    poll_attempt: u32,
+    queued: Option<Queued>,
+    exchange: Option<Exchange>,
+    next_conn: ConnId,
+    /// PENDING answers so far.
+    pending_answers: u32,
+    /// CertPolls taken so far.
+    polls_sent: u32,
     pending_since: Option<Instant>,
-    poll_at: Option<Instant>,
     display_at: Option<Instant>,
     unix_at_start: Duration,
     events: VecDeque<Event>,
 }
 
 impl<R: CryptoRng> Enrollment<R> {
-    /// Starts an enrollment at `now`. `unix_now` is the caller's wall-clock time (for the
-    /// self-signed certificate and renewal checks). With [`KeySource::Generate`], the RSA key
-    /// is generated here from `rng`.
+    /// Starts an enrollment at `now` (constructor order: configuration, what an earlier run
+    /// kept — the key and the current certificate —, the RNG, the time). `unix_now` is the
+    /// caller's wall-clock time (for the self-signed certificate and renewal checks). With
+    /// [`KeySource::Generate`], the RSA key is generated here from `rng`. Nothing goes out
+    /// until the caller polls: the first transmit is GetCACaps' `Connect`.
     ///
     /// # Errors
     /// [`ScepError`] when the URL, the subject or the key is unusable.
@@ -287,7 +425,7 @@ impl<R: CryptoRng> Enrollment<R> {
         now: Instant,
         unix_now: Duration,
     ) -> Result<Self, ScepError> {
-        let url = ScepUrl::parse(&config.url)?;
+        let url = http::scep_url(&config.url)?;
         let subject = request::subject_name(&config.dn, &config.cn, &config.subst)?;
         let key = match key {
             KeySource::Generate => {
@@ -296,24 +434,37 @@ impl<R: CryptoRng> Enrollment<R> {
             KeySource::Provided(k) => HeldKey::External(k),
         };
         let transaction_id = request::transaction_id(key.as_dyn())?;
+        let mut http = HttpConfig::default();
+        http.limits = config.http_limits.clone();
+        http.http_proxy = config.http_proxy.clone();
+        http.exception_domains = config.exception_domains.clone();
+        http.check_identity = config.check_identity;
         let mut me = Enrollment {
+            http,
             url,
             key,
             existing,
             subject,
             transaction_id,
             started: now,
+            now,
             state: State::Discovering,
             caps: Caps::default(),
             ca: None,
             signer_cert: None,
+            csr: None,
             renewal: false,
             sender_nonce: [0; NONCE_LEN],
-            to_send: None,
-            awaiting: None,
-            poll_attempt: 0,
+            queued: Some(Queued {
+                step: Step::GetCaCaps,
+                attempt: 0,
+                at: now,
+            }),
+            exchange: None,
+            next_conn: 1,
+            pending_answers: 0,
+            polls_sent: 0,
             pending_since: None,
-            poll_at: None,
             display_at: None,
             unix_at_start: unix_now,
             events: VecDeque::new(),
@@ -326,7 +477,6 @@ impl<R: CryptoRng> Enrollment<R> {
         } else {
             me.events.push_back(Event::BootMayContinue);
         }
-        me.queue(Operation::GetCaCaps, Method::Get, None);
         Ok(me)
     }
 
@@ -336,7 +486,7 @@ impl<R: CryptoRng> Enrollment<R> {
         self.state
     }
 
-    /// The transactionID of this enrollment.
+    /// The transactionID of this enrollment (the same for every request of it).
     #[must_use]
     pub fn transaction_id(&self) -> &str {
         &self.transaction_id
@@ -357,6 +507,18 @@ impl<R: CryptoRng> Enrollment<R> {
         }
     }
 
+    /// The connection of the request in flight, if any.
+    #[must_use]
+    pub fn conn(&self) -> Option<ConnId> {
+        self.exchange.as_ref().map(|e| e.client.conn())
+    }
+
+    /// CertPolls taken so far.
+    #[must_use]
+    pub fn polls_sent(&self) -> u32 {
+        self.polls_sent
+    }
+
     /// Whether the boot must still wait (MYCERTWAIT=1 and not finished).
     #[must_use]
     pub fn blocks_boot(&self) -> bool {
@@ -372,79 +534,26 @@ impl<R: CryptoRng> Enrollment<R> {
         )
     }
 
-    /// The next output. Drain until [`Output::Timeout`].
-    pub fn poll_output(&mut self) -> Output {
-        if let Some(e) = self.events.pop_front() {
-            return Output::Event(e);
-        }
-        if let Some(req) = self.to_send.take() {
-            // State changes only once the caller has taken the transmit.
-            self.awaiting = Some(req.operation);
-            return Output::Transmit(req);
-        }
-        let next = [self.poll_at, self.display_at].into_iter().flatten().min();
-        Output::Timeout(next.unwrap_or(Instant::MAX))
-    }
-
-    /// Feeds time, a response, or a transport failure.
-    pub fn handle_input(&mut self, input: Input<'_>) {
-        match input {
-            Input::Timeout(now) => self.on_timeout(now),
-            Input::Response(now, resp) => {
-                self.on_timeout(now);
-                if let Some(op) = self.awaiting.take() {
-                    self.on_response(now, op, resp);
-                }
-            }
-            Input::TransportFailed(now, err) => {
-                self.on_timeout(now);
-                if let Some(op) = self.awaiting.take() {
-                    match op {
-                        // GetNextCACert is optional: go on to enroll.
-                        Operation::GetNextCaCert => self.enroll(),
-                        _ => self.fail(ScepError::Transport(err.clone())),
-                    }
-                }
-            }
-        }
-    }
-
-    fn on_timeout(&mut self, now: Instant) {
+    /// The title tick: once a second while the boot waits.
+    fn tick(&mut self) {
         if let Some(at) = self.display_at
-            && now >= at
+            && self.now >= at
             && self.blocks_boot()
         {
-            let secs = now.saturating_duration_since(self.started).as_secs();
+            let secs = self.now.saturating_duration_since(self.started).as_secs();
             self.events.push_back(Event::Display(Title { secs }));
             self.display_at = Some(self.started + Duration::from_secs(secs + 1));
         }
-        if let Some(at) = self.poll_at
-            && now >= at
-            && self.state == State::Pending
-            && self.awaiting.is_none()
-            && self.to_send.is_none()
-        {
-            self.poll_at = None;
-            self.send_poll();
-        }
     }
 
-    fn queue(&mut self, op: Operation, method: Method, message: Option<Message<'_>>) {
-        self.to_send = Some(HttpRequest::new(
-            &self.url,
-            op,
-            method,
-            message,
-            &self.config.http_proxy,
-            &self.config.exception_domains,
-        ));
+    fn queue(&mut self, step: Step, attempt: u32, at: Instant) {
+        self.queued = Some(Queued { step, attempt, at });
     }
 
     fn finish(&mut self, state: State, event: Event) {
         self.state = state;
-        self.poll_at = None;
+        self.queued = None;
         self.display_at = None;
-        self.to_send = None;
         self.events.push_back(event);
         if self.config.wait {
             self.events.push_back(Event::BootMayContinue);
@@ -455,58 +564,222 @@ impl<R: CryptoRng> Enrollment<R> {
         self.finish(State::Failed, Event::Failed(e));
     }
 
-    fn on_response(&mut self, now: Instant, op: Operation, resp: HttpResponse<'_>) {
-        match op {
-            Operation::GetCaCaps => {
+    /// Takes a due request: builds it and opens its exchange. This is the commit point.
+    fn start(&mut self, q: Queued) -> Result<(), ScepError> {
+        let op = q.step.operation();
+        let request = match q.step {
+            Step::GetCaCaps => http::request(&self.url, op, None, false),
+            Step::GetCaCert | Step::GetNextCaCert => {
+                let ident = &self.config.ca_ident;
+                let msg = (!ident.is_empty()).then_some(Message::Text(ident));
+                http::request(&self.url, op, msg, false)
+            }
+            Step::Enroll => {
+                let (csr, mt) = self.prepare_enroll()?;
+                let der = self.build_pki(mt, &csr)?;
+                http::request(
+                    &self.url,
+                    op,
+                    Some(Message::Binary(&der)),
+                    self.caps.use_post(),
+                )
+            }
+            Step::Poll => {
+                let ca = self
+                    .ca
+                    .as_ref()
+                    .ok_or(ScepError::Build(BuildError::RecipientKey))?;
+                let ias = IssuerAndSubject {
+                    issuer: ca.ca_cert().tbs_certificate().subject().clone(),
+                    subject: self.subject.clone(),
+                };
+                let content = ias.to_der().map_err(BuildError::Der)?;
+                let der = self.build_pki(MessageType::CertPoll, &content)?;
+                self.polls_sent = self.polls_sent.saturating_add(1);
+                http::request(
+                    &self.url,
+                    op,
+                    Some(Message::Binary(&der)),
+                    self.caps.use_post(),
+                )
+            }
+        };
+        let conn = self.next_conn;
+        self.next_conn = self.next_conn.wrapping_add(1);
+        self.exchange = Some(Exchange {
+            step: q.step,
+            attempt: q.attempt,
+            client: HttpClient::new(&self.http, request, conn, self.now),
+        });
+        Ok(())
+    }
+
+    /// The signer certificate and the CSR, made once per enrollment (the first PKCSReq taken).
+    fn prepare_enroll(&mut self) -> Result<(Vec<u8>, MessageType), ScepError> {
+        let mt = if self.renewal {
+            MessageType::RenewalReq
+        } else {
+            MessageType::PkcsReq
+        };
+        if let Some(csr) = &self.csr {
+            return Ok((csr.clone(), mt));
+        }
+        let signer_cert = if self.renewal {
+            self.existing.as_ref().map(|e| e.certificate.clone())
+        } else {
+            let mut serial = [0u8; 8];
+            self.rng.fill_bytes(&mut serial);
+            Some(request::self_signed_cert(
+                self.subject.clone(),
+                self.key.as_dyn(),
+                &serial,
+                self.unix_at_start,
+            )?)
+        };
+        let challenge = self.config.subst.expand(&self.config.challenge);
+        let csr = request::build_csr(self.subject.clone(), self.key.as_dyn(), &challenge)?
+            .to_der()
+            .map_err(|e| RequestError::Build(e.to_string()))?;
+        self.signer_cert = signer_cert;
+        self.csr = Some(csr.clone());
+        Ok((csr, mt))
+    }
+
+    /// A pkiMessage with a fresh senderNonce (RFC 8894 §3.2.1.5).
+    fn build_pki(&mut self, mt: MessageType, content: &[u8]) -> Result<Vec<u8>, ScepError> {
+        let (Some(ca), Some(signer_cert)) = (&self.ca, &self.signer_cert) else {
+            return Err(ScepError::Build(BuildError::RecipientKey));
+        };
+        self.rng.fill_bytes(&mut self.sender_nonce);
+        let signer_key: &dyn DeviceKey = match (&self.existing, self.renewal) {
+            (Some(ex), true) => &*ex.key,
+            _ => self.key.as_dyn(),
+        };
+        let params = RequestParams {
+            message_type: mt,
+            content,
+            signer_cert,
+            signer_key,
+            recipient: ca.encryption_cert(),
+            cipher: self.caps.content_cipher(self.config.aes256),
+            digest: self.caps.digest(),
+            transaction_id: &self.transaction_id,
+            sender_nonce: &self.sender_nonce,
+        };
+        Ok(message::build_request(&params, &mut self.rng)?)
+    }
+
+    /// Schedules another exchange for `step` if the policy allows; reports it.
+    fn retry(
+        &mut self,
+        step: Step,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        error: ScepError,
+    ) -> Result<(), ScepError> {
+        let policy = self.config.retry;
+        if !policy.allows_another(attempt) {
+            return Err(error);
+        }
+        let retry = attempt.saturating_add(1);
+        let at = self.now.saturating_add(policy.delay(retry, retry_after));
+        self.queue(step, retry, at);
+        self.events.push_back(Event::Retry {
+            operation: step.operation(),
+            retry,
+            at,
+            error,
+        });
+        Ok(())
+    }
+
+    fn on_outcome(&mut self, step: Step, attempt: u32, outcome: Outcome) {
+        let operation = step.operation();
+        if step == Step::GetNextCaCert {
+            // GetNextCACert is optional: whatever happens, go on to enroll.
+            if let Outcome::Response(r) = outcome
+                && http::check_response(operation, &r).is_ok()
+                && let Some(ca) = &self.ca
+                && let Ok(next) = message::parse_next_ca_certs(&r.body, ca)
+            {
+                self.events.push_back(Event::NextCaCerts(Box::new(next)));
+            }
+            self.queue_enroll();
+            return;
+        }
+        let result = match outcome {
+            Outcome::Failed(failure) => {
+                let error = ScepError::Http { operation, failure };
+                let transient = matches!(
+                    &error,
+                    ScepError::Http {
+                        failure: Failure::Connect
+                            | Failure::Reset
+                            | Failure::Timeout
+                            | Failure::EarlyClose { .. },
+                        ..
+                    }
+                );
+                if transient {
+                    self.retry(step, attempt, None, error)
+                } else {
+                    Err(error)
+                }
+            }
+            Outcome::Response(r) if http::is_temporary(r.status) => {
+                let error = ScepError::HttpStatus {
+                    operation,
+                    status: r.status,
+                };
+                match self.retry(step, attempt, r.retry_after, error) {
+                    // RFC 8894 §3.5.2: a CA that cannot answer GetCACaps gets the defaults.
+                    Err(_) if step == Step::GetCaCaps => self.on_response(step, &r),
+                    other => other,
+                }
+            }
+            Outcome::Response(r) => self.on_response(step, &r),
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+    }
+
+    fn on_response(&mut self, step: Step, r: &Response) -> Result<(), ScepError> {
+        let operation = step.operation();
+        let checked = http::check_response(operation, r).map_err(|e| match e {
+            ResponseError::Status(status) => ScepError::HttpStatus { operation, status },
+            ResponseError::ContentType(content_type) => ScepError::ContentType {
+                operation,
+                content_type,
+            },
+        });
+        match step {
+            Step::GetCaCaps => {
                 // RFC 8894 §3.5.2: a CA that cannot answer GetCACaps gets the defaults.
-                self.caps = if resp.status == 200 {
-                    Caps::parse(resp.body)
+                self.caps = if checked.is_ok() {
+                    Caps::parse(&r.body)
                 } else {
                     Caps::default()
                 };
                 self.events.push_back(Event::Caps(self.caps));
-                let ident = self.config.ca_ident.clone();
-                let msg = (!ident.is_empty()).then_some(Message::Text(&ident));
-                self.queue(Operation::GetCaCert, Method::Get, msg);
+                self.queue(Step::GetCaCert, 0, self.now);
+                Ok(())
             }
-            Operation::GetCaCert => {
-                if resp.status != 200 {
-                    return self.fail(ScepError::HttpStatus {
-                        operation: op.name(),
-                        status: resp.status,
-                    });
+            Step::GetCaCert => {
+                checked?;
+                self.ca = Some(CaCerts::parse(&r.body)?);
+                if self.caps.get_next_ca_cert && self.config.get_next_ca_cert {
+                    self.queue(Step::GetNextCaCert, 0, self.now);
+                } else {
+                    self.queue_enroll();
                 }
-                match CaCerts::parse(resp.body) {
-                    Ok(ca) => {
-                        self.ca = Some(ca);
-                        if self.caps.get_next_ca_cert && self.config.get_next_ca_cert {
-                            let ident = self.config.ca_ident.clone();
-                            let msg = (!ident.is_empty()).then_some(Message::Text(&ident));
-                            self.queue(Operation::GetNextCaCert, Method::Get, msg);
-                        } else {
-                            self.enroll();
-                        }
-                    }
-                    Err(e) => self.fail(e.into()),
-                }
+                Ok(())
             }
-            Operation::GetNextCaCert => {
-                if resp.status == 200
-                    && let Some(ca) = &self.ca
-                    && let Ok(next) = message::parse_next_ca_certs(resp.body, ca)
-                {
-                    self.events.push_back(Event::NextCaCerts(Box::new(next)));
-                }
-                self.enroll();
-            }
-            Operation::PkiOperation => {
-                if resp.status != 200 {
-                    return self.fail(ScepError::HttpStatus {
-                        operation: op.name(),
-                        status: resp.status,
-                    });
-                }
-                self.on_cert_rep(now, resp.body);
+            // Read in on_outcome: optional, never an error.
+            Step::GetNextCaCert => Ok(()),
+            Step::Enroll | Step::Poll => {
+                checked?;
+                self.on_cert_rep(r)
             }
         }
     }
@@ -524,93 +797,15 @@ impl<R: CryptoRng> Enrollment<R> {
             && now < v.not_after.to_unix_duration()
     }
 
-    fn enroll(&mut self) {
+    fn queue_enroll(&mut self) {
         self.state = State::Enrolling;
         self.renewal = self.renewal_possible();
-        let signer_cert = if self.renewal {
-            self.existing.as_ref().map(|e| e.certificate.clone())
-        } else {
-            let mut serial = [0u8; 8];
-            self.rng.fill_bytes(&mut serial);
-            match request::self_signed_cert(
-                self.subject.clone(),
-                self.key.as_dyn(),
-                &serial,
-                self.unix_at_start,
-            ) {
-                Ok(c) => Some(c),
-                Err(e) => return self.fail(e.into()),
-            }
-        };
-        self.signer_cert = signer_cert;
-        let challenge = self.config.subst.expand(&self.config.challenge);
-        let csr =
-            request::build_csr(self.subject.clone(), self.key.as_dyn(), &challenge).and_then(|c| {
-                c.to_der()
-                    .map_err(|e| RequestError::Build(alloc::string::ToString::to_string(&e)))
-            });
-        match csr {
-            Ok(csr) => {
-                let mt = if self.renewal {
-                    MessageType::RenewalReq
-                } else {
-                    MessageType::PkcsReq
-                };
-                self.send_pki(mt, &csr);
-            }
-            Err(e) => self.fail(e.into()),
-        }
+        self.queue(Step::Enroll, 0, self.now);
     }
 
-    fn send_poll(&mut self) {
-        let Some(ca) = &self.ca else { return };
-        let ias = IssuerAndSubject {
-            issuer: ca.ca_cert().tbs_certificate().subject().clone(),
-            subject: self.subject.clone(),
-        };
-        match ias.to_der() {
-            Ok(der) => self.send_pki(MessageType::CertPoll, &der),
-            Err(e) => self.fail(ScepError::Build(BuildError::Der(e))),
-        }
-    }
-
-    fn send_pki(&mut self, mt: MessageType, content: &[u8]) {
+    fn on_cert_rep(&mut self, r: &Response) -> Result<(), ScepError> {
         let (Some(ca), Some(signer_cert)) = (&self.ca, &self.signer_cert) else {
-            return;
-        };
-        // RFC 8894 §3.2.1.5: a fresh senderNonce for every message.
-        self.rng.fill_bytes(&mut self.sender_nonce);
-        let signer_key: &dyn DeviceKey = match (&self.existing, self.renewal) {
-            (Some(ex), true) => &*ex.key,
-            _ => self.key.as_dyn(),
-        };
-        let params = RequestParams {
-            message_type: mt,
-            content,
-            signer_cert,
-            signer_key,
-            recipient: ca.encryption_cert(),
-            cipher: self.caps.content_cipher(self.config.aes256),
-            digest: self.caps.digest(),
-            transaction_id: &self.transaction_id,
-            sender_nonce: &self.sender_nonce,
-        };
-        match message::build_request(&params, &mut self.rng) {
-            Ok(der) => {
-                let method = if self.caps.use_post() {
-                    Method::Post
-                } else {
-                    Method::Get
-                };
-                self.queue(Operation::PkiOperation, method, Some(Message::Binary(&der)));
-            }
-            Err(e) => self.fail(e.into()),
-        }
-    }
-
-    fn on_cert_rep(&mut self, now: Instant, body: &[u8]) {
-        let (Some(ca), Some(signer_cert)) = (&self.ca, &self.signer_cert) else {
-            return;
+            return Err(ScepError::Build(BuildError::RecipientKey));
         };
         let our_key: &dyn DeviceKey = match (&self.existing, self.renewal) {
             (Some(ex), true) => &*ex.key,
@@ -624,8 +819,8 @@ impl<R: CryptoRng> Enrollment<R> {
             our_key,
             requested_key: self.key.as_dyn().public_key(),
         };
-        match message::parse_cert_rep(body, &exp) {
-            Ok(CertRep::Success(issued)) => {
+        match message::parse_cert_rep(&r.body, &exp)? {
+            CertRep::Success(issued) => {
                 let enrolled = Enrolled {
                     certificate: issued.certificate,
                     chain: issued.chain,
@@ -634,25 +829,119 @@ impl<R: CryptoRng> Enrollment<R> {
                 };
                 self.finish(State::Issued, Event::Issued(Box::new(enrolled)));
             }
-            Ok(CertRep::Failure(fi)) => self.finish(State::Rejected(fi), Event::Rejected(fi)),
-            Ok(CertRep::Pending) => {
+            CertRep::Failure(fi) => self.finish(State::Rejected(fi), Event::Rejected(fi)),
+            CertRep::Pending => {
+                let now = self.now;
                 let since = *self.pending_since.get_or_insert(now);
-                let deadline = since + self.config.poll.total_wait;
+                let deadline = since.saturating_add(self.config.poll.total_wait);
                 if now >= deadline {
-                    return self.fail(ScepError::GaveUp(self.config.poll.total_wait));
+                    return Err(ScepError::GaveUp(self.config.poll.total_wait));
                 }
-                let interval = self.config.poll.interval(self.poll_attempt, &mut self.rng);
-                let at = (now + interval).min(deadline);
+                let interval = self.config.poll.interval_after(
+                    self.pending_answers,
+                    r.retry_after,
+                    &mut self.rng,
+                );
+                let at = now.saturating_add(interval).min(deadline);
+                // The last poll is clamped to the total wait, but never closer than the floor.
+                if at.saturating_duration_since(now) < MIN_POLL {
+                    return Err(ScepError::GaveUp(self.config.poll.total_wait));
+                }
                 self.events.push_back(Event::Pending {
-                    attempt: self.poll_attempt,
+                    attempt: self.pending_answers,
                     next_poll: at,
                 });
-                self.poll_attempt = self.poll_attempt.saturating_add(1);
-                self.poll_at = Some(at);
+                self.pending_answers = self.pending_answers.saturating_add(1);
+                self.queue(Step::Poll, 0, at);
                 self.state = State::Pending;
             }
-            Err(e) => self.fail(e.into()),
         }
+        Ok(())
+    }
+}
+
+impl<R: CryptoRng> Machine for Enrollment<R> {
+    type Peer = ConnId;
+    type Command<'a> = Infallible;
+    type Transmit = Transmit;
+    type Event = Event;
+
+    /// Feeds time, bytes, a close or a transport failure of the request's connection.
+    /// Facts about any other connection (an earlier request's) are ignored.
+    fn handle_input(&mut self, input: Input<'_, ConnId, Infallible>) {
+        let now = input.now();
+        if now > self.now {
+            self.now = now;
+        }
+        self.tick();
+        let Some(ex) = self.exchange.as_mut() else {
+            return;
+        };
+        let conn = ex.client.conn();
+        match input {
+            Input::Command(_, never) => match never {},
+            Input::Receive(_, c, _)
+            | Input::Completed(_, c)
+            | Input::Closed(_, c)
+            | Input::TransportFailed(_, c)
+                if c == conn =>
+            {
+                ex.client.handle_input(input);
+            }
+            // Time passes for the exchange whatever the input (its deadline).
+            _ => ex.client.handle_input(Input::Timeout(self.now)),
+        }
+    }
+
+    /// The next output: events first, then the transmits of the request in flight, then a
+    /// due request is taken (built, its connection opened); then the next deadline.
+    fn poll_output(&mut self) -> Output<Transmit, Event> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Output::Event(e);
+            }
+            if let Some(ex) = self.exchange.as_mut() {
+                match ex.client.poll_output() {
+                    Output::Transmit(t) => return Output::Transmit(t),
+                    Output::Event(phone_http::Event::Done(outcome)) => {
+                        let (step, attempt) = (ex.step, ex.attempt);
+                        self.exchange = None;
+                        self.on_outcome(step, attempt, outcome);
+                        continue;
+                    }
+                    Output::Event(_) => continue,
+                    Output::Timeout(_) => {}
+                }
+            } else if let Some(q) = self.queued
+                && q.at <= self.now
+                && !self.is_finished()
+            {
+                self.queued = None;
+                if let Err(e) = self.start(q) {
+                    self.fail(e);
+                }
+                continue;
+            }
+            return Output::Timeout(self.poll_timeout().unwrap_or(Instant::MAX));
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if !self.events.is_empty() {
+            return Some(self.now);
+        }
+        let work = match (&self.exchange, &self.queued) {
+            (Some(ex), _) => ex.client.poll_timeout(),
+            (None, Some(q)) if !self.is_finished() => Some(q.at),
+            (None, _) => None,
+        };
+        let display = self.display_at.filter(|_| self.blocks_boot());
+        let next = match (work, display) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Anything due counts as now.
+        next.map(|t| t.max(self.now))
     }
 }
 

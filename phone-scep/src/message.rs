@@ -365,6 +365,11 @@ pub enum CertRepError {
     /// The signer is none of the RA/CA certificates from GetCACert.
     #[error("reply signed by a certificate that GetCACert did not deliver")]
     UnknownSigner,
+    /// The signer's certificate does not allow `digitalSignature` (RFC 5280 §4.2.1.3): the CA
+    /// certificate when an RA signs, or the encryption-only RA certificate
+    /// ([`CaCerts::may_sign_replies`]).
+    #[error("reply signed by a certificate whose keyUsage does not allow digitalSignature")]
+    SignerKeyUsage,
     /// Digest or signature algorithm not supported.
     #[error("unsupported algorithm {0}")]
     UnsupportedAlgorithm(ObjectIdentifier),
@@ -465,6 +470,8 @@ pub struct VerifiedSignedData {
     pub econtent: Option<Vec<u8>>,
     /// The verified signed attributes.
     pub attrs: Vec<Attribute>,
+    /// The index of the signer in the trusted certificates.
+    pub signer: usize,
 }
 
 fn signer_matches(sid: &SignerIdentifier, cert: &Certificate) -> bool {
@@ -514,10 +521,11 @@ pub fn verify_signed(
     let [si] = infos else {
         return Err(CertRepError::SignerCount(infos.len()));
     };
-    let cert = trusted
+    let signer = trusted
         .iter()
-        .find(|c| signer_matches(&si.sid, c))
+        .position(|c| signer_matches(&si.sid, c))
         .ok_or(CertRepError::UnknownSigner)?;
+    let cert = &trusted[signer];
     let digest = DigestAlg::from_oid(&si.digest_alg.oid)
         .ok_or(CertRepError::UnsupportedAlgorithm(si.digest_alg.oid))?;
     let sig_digest = match si.signature_algorithm.oid {
@@ -553,6 +561,7 @@ pub fn verify_signed(
         signed_data: sd,
         econtent,
         attrs,
+        signer,
     })
 }
 
@@ -595,12 +604,17 @@ fn single_printable(
 
 /// Parses and checks a CertRep (RFC 8894 §3.3.2): signer and signature, messageType,
 /// transactionID, recipientNonce, pkiStatus; on SUCCESS decrypts the EnvelopedData, takes the
-/// certificates from the degenerate SignedData and returns the one for our key.
+/// certificates from the degenerate SignedData and returns the one for our key. The signer
+/// must be one of GetCACert's certificates that may sign replies
+/// ([`CaCerts::may_sign_replies`]).
 ///
 /// # Errors
 /// [`CertRepError`]; nothing but a verified SUCCESS yields a certificate.
 pub fn parse_cert_rep(body: &[u8], exp: &Expectation<'_>) -> Result<CertRep, CertRepError> {
     let v = verify_signed(body, &exp.ca.certs)?;
+    if !exp.ca.may_sign_replies(v.signer) {
+        return Err(CertRepError::SignerKeyUsage);
+    }
     let mt = single_printable(&v.attrs, oid::MESSAGE_TYPE, "messageType")?;
     if mt.trim() != MessageType::CertRep.code() {
         return Err(CertRepError::NotCertRep(mt));
@@ -707,12 +721,21 @@ pub fn open_envelope(
 }
 
 /// Parses a GetNextCACert reply (RFC 8894 §4.7): a SignedData signed by the current CA/RA
-/// whose certificates are the next CA's.
+/// whose certificates are the next CA's. RFC 8894 §4.7.1 has the current CA sign it, so a CA
+/// certificate may; any other signer must allow `digitalSignature`
+/// ([`CaCerts::may_sign_replies`]).
 ///
 /// # Errors
 /// [`CertRepError`].
 pub fn parse_next_ca_certs(body: &[u8], current: &CaCerts) -> Result<CaCerts, CertRepError> {
     let v = verify_signed(body, &current.certs)?;
+    let by_ca = current
+        .certs
+        .get(v.signer)
+        .is_some_and(crate::cacert::is_ca);
+    if !by_ca && !current.may_sign_replies(v.signer) {
+        return Err(CertRepError::SignerKeyUsage);
+    }
     let certs = certs_of(&v.signed_data).map_err(|_| CertRepError::TooManyCertificates)?;
     CaCerts::from_certs(certs).map_err(|_| CertRepError::TooManyCertificates)
 }

@@ -401,6 +401,100 @@ fn get_next_ca_cert_reply_is_verified() {
     );
 }
 
+/// Issue 12, RFC 5280 §4.2.1.3: a CertRep is signed with a key whose certificate allows
+/// `digitalSignature`. With an RA, the CA certificate (keyCertSign, cRLSign) and the
+/// encryption-only RA (keyEncipherment) are refused as signers, SUCCESS or not; the signing RA
+/// is accepted. A CA without an RA signs its own replies (scepserver, tests/scepserver_replies).
+#[test]
+fn signer_must_allow_digital_signature() {
+    let (mut ca, certs, c) = setup(true);
+    assert!(certs.has_ra());
+    let body = request(&c, &certs, ContentCipher::Aes128Cbc, DigestAlg::Sha256, 3);
+    let seen = ca.open(&body);
+    let csr = CertReq::from_der(&seen.content).unwrap();
+    let cert = ca.issue(&csr, None);
+    for (signer, accepted) in [(Some(0), false), (Some(1), false), (None, true)] {
+        let opts = ReplyOpts {
+            signer,
+            ..ReplyOpts::default()
+        };
+        let fail = ca.cert_rep(
+            &seen,
+            Status::Failure(FailInfo::BadRequest),
+            None,
+            &opts,
+            &mut rng(5),
+        );
+        let success = ca.cert_rep(&seen, Status::Success, Some(&cert), &opts, &mut rng(6));
+        let pending = ca.cert_rep(&seen, Status::Pending, None, &opts, &mut rng(7));
+        // The signature itself verifies: only the key usage is wrong.
+        assert!(message::verify_signed(&success, &certs.certs).is_ok());
+        if accepted {
+            assert_eq!(
+                parse(&c, &certs, &fail),
+                Ok(CertRep::Failure(FailInfo::BadRequest))
+            );
+            assert!(
+                matches!(parse(&c, &certs, &success), Ok(CertRep::Success(i)) if i.certificate == cert)
+            );
+            assert_eq!(parse(&c, &certs, &pending), Ok(CertRep::Pending));
+        } else {
+            for rep in [&fail, &success, &pending] {
+                assert_eq!(
+                    parse(&c, &certs, rep),
+                    Err(CertRepError::SignerKeyUsage),
+                    "{signer:?}"
+                );
+            }
+        }
+    }
+    // Which certificates may sign, by role.
+    let (enc, sig) = ca.ra.as_ref().map(|(e, s)| (&e.cert, &s.cert)).unwrap();
+    let index = |want: &x509_cert::Certificate| certs.certs.iter().position(|c| c == want).unwrap();
+    assert!(!certs.may_sign_replies(index(&ca.ca.cert)));
+    assert!(!certs.may_sign_replies(index(enc)));
+    assert!(certs.may_sign_replies(index(sig)));
+    assert!(!certs.may_sign_replies(certs.certs.len()));
+    // CA + an encryption-only RA, no signing RA: nobody may sign.
+    let only_enc = CaCerts::from_certs(vec![ca.ca.cert.clone(), enc.clone()]).unwrap();
+    assert!(!only_enc.may_sign_replies(0) && !only_enc.may_sign_replies(1));
+    // The CA alone may, without digitalSignature (it is its own RA).
+    let (_, lone, _) = setup(false);
+    assert!(!lone.has_ra() && lone.may_sign_replies(0));
+}
+
+#[test]
+fn get_next_ca_cert_signed_by_the_encryption_ra_is_refused() {
+    let ca = TestCa::new(1, true);
+    let certs = CaCerts::parse(&ca.get_ca_cert().0).unwrap();
+    let next = stranger(60, "CN=Next CA");
+    let (enc, _) = ca.ra.as_ref().unwrap();
+    let by_enc = message::sign(
+        &[],
+        vec![],
+        &enc.cert,
+        &enc.key,
+        DigestAlg::Sha256,
+        std::slice::from_ref(&next.cert),
+    )
+    .unwrap();
+    assert_eq!(
+        message::parse_next_ca_certs(&by_enc, &certs),
+        Err(CertRepError::SignerKeyUsage)
+    );
+    // RFC 8894 §4.7.1: the current CA signs it.
+    let by_ca = message::sign(
+        &[],
+        vec![],
+        &ca.ca.cert,
+        &ca.ca.key,
+        DigestAlg::Sha256,
+        std::slice::from_ref(&next.cert),
+    )
+    .unwrap();
+    assert!(message::parse_next_ca_certs(&by_ca, &certs).is_ok());
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
 

@@ -43,6 +43,9 @@ fn tid_and_nonce(ca: &CaCerts, body: &[u8]) -> (String, Vec<u8>) {
 fn scepserver_success_reply_is_read() {
     let ca = CaCerts::parse(GETCACERT).unwrap();
     assert_eq!(ca.certs.len(), 1);
+    // scepserver's CA certificate has keyUsage keyCertSign, cRLSign only, and signs its
+    // CertReps itself: a CA without an RA may (CaCerts::may_sign_replies).
+    assert!(!ca.has_ra() && ca.may_sign_replies(0));
     let key = SoftwareKey::from_pkcs8_der(KEY).unwrap();
     let (tid, nonce) = tid_and_nonce(&ca, SUCCESS);
     // Our transactionID rule (SHA-256 of the SPKI) is what went out and came back.

@@ -143,6 +143,8 @@ pub struct TestCa {
     pub ca: Party,
     /// RA certificates when split: (encryption RA, signing RA).
     pub ra: Option<(Party, Party)>,
+    /// Every certificate issued, in order.
+    pub issued: Vec<Certificate>,
     next_serial: u32,
 }
 
@@ -261,6 +263,7 @@ impl TestCa {
                 cert: ca_cert,
             },
             ra,
+            issued: Vec::new(),
             next_serial: 100,
         }
     }
@@ -320,7 +323,7 @@ impl TestCa {
         spki_override: Option<SubjectPublicKeyInfoOwned>,
     ) -> Certificate {
         self.next_serial += 1;
-        issue_cert(
+        let cert = issue_cert(
             csr.info.subject.clone(),
             spki_override.unwrap_or_else(|| csr.info.public_key.clone()),
             self.ca.cert.tbs_certificate().subject().clone(),
@@ -330,7 +333,9 @@ impl TestCa {
             Some(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
             NOW_UNIX - Duration::from_secs(3600),
             365,
-        )
+        );
+        self.issued.push(cert.clone());
+        cert
     }
 
     /// A CertRep for `req`.
@@ -448,4 +453,350 @@ pub fn stranger(seed: u64, subject: &str) -> Party {
     let n = name(subject);
     let cert = issue_cert(n.clone(), spki(&key), n, &key, 1, true, None, NOW_UNIX, 10);
     Party { key, cert }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test CA as an HTTP server: a `phone_sansio::harness::Peer` for transcript tests.
+// ---------------------------------------------------------------------------------------------
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use phone_scep::phone_http::{Action, ConnId, Transmit};
+use phone_scep::phone_sansio::harness::{Peer, Reply};
+use phone_scep::phone_sansio::{Input, Instant, Machine, Output};
+
+/// Holds a machine's outputs until its first input, so that `Transcript::run` hands the very
+/// first transmits to the peer too (`Transcript::new` drains before a peer is attached, and
+/// `run` answers only what it takes itself).
+pub struct Gate<M> {
+    pub inner: M,
+    pub start: Instant,
+    pub open: bool,
+}
+
+impl<M> Gate<M> {
+    pub fn new(inner: M, start: Instant) -> Gate<M> {
+        Gate {
+            inner,
+            start,
+            open: false,
+        }
+    }
+}
+
+impl<M: Machine> Machine for Gate<M> {
+    type Peer = M::Peer;
+    type Command<'a> = M::Command<'a>;
+    type Transmit = M::Transmit;
+    type Event = M::Event;
+    fn handle_input(&mut self, input: Input<'_, M::Peer, M::Command<'_>>) {
+        self.open = true;
+        self.inner.handle_input(input);
+    }
+    fn poll_output(&mut self) -> Output<M::Transmit, M::Event> {
+        if self.open {
+            self.inner.poll_output()
+        } else {
+            Output::Timeout(self.start)
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        if self.open {
+            self.inner.poll_timeout()
+        } else {
+            Some(self.start)
+        }
+    }
+}
+
+/// An HTTP request as the fake server read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpReq {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+impl HttpReq {
+    /// Parses one complete request (head and Content-Length body).
+    pub fn parse(bytes: &[u8]) -> HttpReq {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = std::str::from_utf8(&bytes[..end]).unwrap();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap().split(' ');
+        let method = first.next().unwrap().to_string();
+        let target = first.next().unwrap().to_string();
+        assert_eq!(first.next(), Some("HTTP/1.1"));
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (k, v) = l.split_once(':').unwrap();
+                (k.to_string(), v.trim().to_string())
+            })
+            .collect();
+        let body = bytes[end + 4..].to_vec();
+        let req = HttpReq {
+            method,
+            target,
+            headers,
+            body,
+        };
+        if let Some(n) = req.header("Content-Length") {
+            assert_eq!(n.parse::<usize>().unwrap(), req.body.len());
+        }
+        req
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter, percent-decoded.
+    pub fn param(&self, name: &str) -> Option<Vec<u8>> {
+        let q = self.target.split_once('?')?.1;
+        q.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| percent_decode(v))
+        })
+    }
+
+    /// The `operation=` value.
+    pub fn operation(&self) -> String {
+        String::from_utf8(self.param("operation").unwrap()).unwrap()
+    }
+
+    /// The pkiMessage of a PKIOperation: the POST body or the GET `message=` (standard base64).
+    pub fn pki_message(&self) -> Vec<u8> {
+        assert_eq!(self.operation(), "PKIOperation");
+        match self.method.as_str() {
+            "POST" => {
+                assert_eq!(
+                    self.header("Content-Type"),
+                    Some("application/x-pki-message")
+                );
+                self.body.clone()
+            }
+            "GET" => base64::engine::general_purpose::STANDARD
+                .decode(self.param("message").unwrap())
+                .unwrap(),
+            m => panic!("method {m}"),
+        }
+    }
+}
+
+/// An HTTP/1.1 response with Content-Length.
+pub fn http_response(
+    status: u16,
+    content_type: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut s = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+    if let Some(ct) = content_type {
+        s.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    for (k, v) in extra {
+        s.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.push_str("\r\n");
+    let mut out = s.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// What the server does with a request.
+pub enum Answer {
+    /// These response bytes (then the server closes).
+    Http(Vec<u8>),
+    /// The transport fails (reset) without an answer.
+    Fail,
+    /// Nothing at all.
+    Silent,
+}
+
+/// What the CA does with a PKIOperation it decrypted.
+pub type PkiHandler = Box<dyn FnMut(&mut TestCa, &SeenRequest, &mut ChaCha20Rng) -> Answer>;
+/// A hook that answers any request first (`None`: the default handling).
+pub type Hook = Box<dyn FnMut(usize, &HttpReq) -> Option<Answer>>;
+
+/// The test CA behind HTTP, as a scripted peer of the enrollment machine: answers GetCACaps
+/// with `caps`, GetCACert with its certificates, GetNextCACert with 404 and PKIOperation
+/// through `pki` (SUCCESS by default), after `latency`; a proxy `CONNECT` gets a 200.
+pub struct CaServer {
+    pub ca: TestCa,
+    pub caps: Vec<u8>,
+    pub latency: Duration,
+    /// Latency of PKIOperation answers (default: `latency`).
+    pub pki_latency: Option<Duration>,
+    pub pki: PkiHandler,
+    pub hook: Option<Hook>,
+    pub rng: ChaCha20Rng,
+    /// Every transmit taken, in order.
+    pub transmits: Vec<(Instant, Transmit)>,
+    /// Every request read: (time, connection, request).
+    pub requests: Vec<(Instant, ConnId, HttpReq)>,
+    /// Decrypted PKIOperations: (time, connection, request).
+    pub pki_seen: Vec<(Instant, ConnId, SeenRequest)>,
+    /// Connections through a proxy tunnel, waiting for StartTls.
+    tunnels: BTreeMap<ConnId, bool>,
+}
+
+/// The default PKIOperation answer: SUCCESS for a PKCSReq/RenewalReq.
+pub fn success_handler() -> PkiHandler {
+    Box::new(|ca, seen, r| {
+        let csr = CertReq::from_der(&seen.content).unwrap();
+        let cert = ca.issue(&csr, None);
+        let rep = ca.cert_rep(seen, Status::Success, Some(&cert), &ReplyOpts::default(), r);
+        Answer::Http(http_response(
+            200,
+            Some("application/x-pki-message"),
+            &[],
+            &rep,
+        ))
+    })
+}
+
+/// A CertRep answer in HTTP.
+pub fn pki_answer(rep: &[u8]) -> Answer {
+    Answer::Http(http_response(
+        200,
+        Some("application/x-pki-message"),
+        &[],
+        rep,
+    ))
+}
+
+impl CaServer {
+    pub fn new(ca: TestCa, caps: &[u8]) -> CaServer {
+        CaServer {
+            ca,
+            caps: caps.to_vec(),
+            latency: Duration::from_millis(10),
+            pki_latency: None,
+            pki: success_handler(),
+            hook: None,
+            rng: rng(99),
+            transmits: Vec::new(),
+            requests: Vec::new(),
+            pki_seen: Vec::new(),
+            tunnels: BTreeMap::new(),
+        }
+    }
+
+    /// The operations requested, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.requests
+            .iter()
+            .map(|(_, _, r)| r.operation())
+            .collect()
+    }
+
+    /// The connections of the `Connect`s taken, in order.
+    pub fn connects(&self) -> Vec<ConnId> {
+        self.transmits
+            .iter()
+            .filter(|(_, t)| matches!(t.action, Action::Connect { .. }))
+            .map(|(_, t)| t.conn)
+            .collect()
+    }
+
+    fn answer(&mut self, now: Instant, conn: ConnId, req: &HttpReq) -> (Answer, Duration) {
+        let n = self.requests.len() - 1;
+        if let Some(h) = self.hook.as_mut()
+            && let Some(a) = h(n, req)
+        {
+            return (a, self.latency);
+        }
+        match req.operation().as_str() {
+            "GetCACaps" => (
+                Answer::Http(http_response(200, Some("text/plain"), &[], &self.caps)),
+                self.latency,
+            ),
+            "GetCACert" => {
+                let (body, ct) = self.ca.get_ca_cert();
+                (
+                    Answer::Http(http_response(200, Some(ct), &[], &body)),
+                    self.latency,
+                )
+            }
+            "GetNextCACert" => (
+                Answer::Http(http_response(404, Some("text/plain"), &[], b"")),
+                self.latency,
+            ),
+            "PKIOperation" => {
+                let seen = self.ca.open(&req.pki_message());
+                let a = (self.pki)(&mut self.ca, &seen, &mut self.rng);
+                self.pki_seen.push((now, conn, seen));
+                (a, self.pki_latency.unwrap_or(self.latency))
+            }
+            op => panic!("operation {op}"),
+        }
+    }
+}
+
+impl<M: Machine<Peer = ConnId, Transmit = Transmit>> Peer<M> for CaServer {
+    fn on_transmit(&mut self, now: Instant, t: &Transmit) -> Vec<Reply<ConnId>> {
+        self.transmits.push((now, t.clone()));
+        let conn = t.conn;
+        match &t.action {
+            Action::Connect { .. } | Action::Close => Vec::new(),
+            Action::StartTls(_) => {
+                assert_eq!(
+                    self.tunnels.insert(conn, true),
+                    Some(false),
+                    "StartTls before CONNECT 200"
+                );
+                Vec::new()
+            }
+            Action::Send(bytes) => {
+                if bytes.starts_with(b"CONNECT ") {
+                    assert_eq!(self.tunnels.insert(conn, false), None);
+                    return vec![Reply::Receive {
+                        after: self.latency,
+                        peer: conn,
+                        bytes: b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec(),
+                    }];
+                }
+                if let Some(up) = self.tunnels.get(&conn) {
+                    assert!(*up, "request before StartTls");
+                }
+                let req = HttpReq::parse(bytes);
+                self.requests.push((now, conn, req.clone()));
+                let (answer, after) = self.answer(now, conn, &req);
+                match answer {
+                    Answer::Http(bytes) => vec![
+                        Reply::Receive {
+                            after,
+                            peer: conn,
+                            bytes,
+                        },
+                        Reply::Closed { after, peer: conn },
+                    ],
+                    Answer::Fail => vec![Reply::Failed { after, peer: conn }],
+                    Answer::Silent => Vec::new(),
+                }
+            }
+        }
+    }
 }
