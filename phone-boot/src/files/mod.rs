@@ -2,9 +2,9 @@
 //! script and what it chains to, LANGUAGES, TRUSTCERTS, then the software decision, download
 //! and flash. It speaks [`phone_sansio::Machine`].
 //!
-//! By concern: [`server`] (which servers, URLs, back-off) and the walk ([`walk`]), the script
-//! glue ([`script`]), the software hand-off to the [`Flasher`] ([`software`]), one GET and
-//! its bounds ([`fetch`]), the prompt-line messages ([`display`]) and the log's typed
+//! By concern: [`server`] (which servers, URLs, back-off) and the walk (`walk`), the script
+//! glue (`script`), the software hand-off to the [`Flasher`] (`software`), one GET and
+//! its bounds (`fetch`), the prompt-line messages ([`display`]) and the log's typed
 //! warnings ([`warning`]).
 //!
 //! Transmits are [`Transmit::Http`] — one `phone_http` connection at a time, the caller
