@@ -440,11 +440,16 @@ impl BodyReader {
             Framing::Chunked => BodyState::Chunked(Chunk::Size),
             Framing::UntilClose => BodyState::UntilClose,
         };
+        let mut body = Vec::new();
+        if let BodyState::Length(n) = state {
+            // The announced length is within the limit (checked at the head).
+            body.reserve_exact(usize::try_from(n).unwrap_or(0).min(limits.max_body));
+        }
         BodyReader {
             state,
             line: Vec::new(),
             trailer_bytes: 0,
-            body: Vec::new(),
+            body,
             max_body: limits.max_body,
             max_chunk_line: limits.max_chunk_line,
             max_trailers: limits.max_trailers,
@@ -510,10 +515,21 @@ impl BodyReader {
     }
 
     fn push(&mut self, bytes: &[u8]) -> Result<(), Failure> {
-        if self.body.len().saturating_add(bytes.len()) > self.max_body {
+        let needed = self.body.len().saturating_add(bytes.len());
+        if needed > self.max_body {
             return Err(Failure::BodyTooLarge {
                 limit: self.max_body,
             });
+        }
+        if needed > self.body.capacity() {
+            // Amortised doubling, but never past the limit: the body's allocation stays
+            // within `max_body`, not twice it.
+            let target = self
+                .body
+                .capacity()
+                .saturating_mul(2)
+                .clamp(needed, self.max_body);
+            self.body.reserve_exact(target - self.body.len());
         }
         self.body.extend_from_slice(bytes);
         Ok(())
@@ -706,6 +722,31 @@ mod tests {
         assert_eq!(h.retry_after, None);
         let h = head(b"HTTP/1.1 503 Busy\r\nRetry-After: 99999999999999999999999\r\n\r\n").unwrap();
         assert_eq!(h.retry_after, None);
+    }
+
+    #[test]
+    fn body_allocation_stays_within_the_limit() {
+        let limits = HttpLimits {
+            max_body: 1000,
+            ..HttpLimits::default()
+        };
+        for framing in [Framing::UntilClose, Framing::Chunked, Framing::Length(1000)] {
+            let mut r = BodyReader::new(framing, &limits);
+            for _ in 0..999 {
+                let piece: &[u8] = if framing == Framing::Chunked {
+                    b"1\r\nx\r\n"
+                } else {
+                    b"x"
+                };
+                r.feed(piece).unwrap();
+                assert!(
+                    r.body.capacity() <= 1000,
+                    "{framing:?}: {}",
+                    r.body.capacity()
+                );
+            }
+            assert_eq!(r.received(), 999);
+        }
     }
 
     #[test]
