@@ -137,6 +137,9 @@ pub struct Transcript<M: Machine> {
     pending: BinaryHeap<Reverse<(Instant, u64)>>,
     replies: Vec<(u64, Reply<M::Peer>)>,
     seq: u64,
+    /// Log indices of transmits taken while no peer was attached; the next [`Transcript::run`]
+    /// hands them to its peer first.
+    unanswered: Vec<usize>,
 }
 
 impl<M> Transcript<M>
@@ -156,6 +159,7 @@ where
             pending: BinaryHeap::new(),
             replies: Vec::new(),
             seq: 0,
+            unanswered: Vec::new(),
         };
         t.drain(None);
         t
@@ -187,7 +191,18 @@ where
     /// Plays `peer` against the machine until `until`: deadlines fire at their instants, each
     /// transmit goes to the peer, and the peer's replies arrive at theirs.
     pub fn run(&mut self, peer: &mut dyn Peer<M>, until: Instant) {
-        // Transmits logged before the peer was attached are answered now.
+        // Transmits taken before the peer was attached (by `new` or `input`) are answered now,
+        // at the instant they were taken.
+        for i in core::mem::take(&mut self.unanswered) {
+            if let Some(Logged::Transmit(at, t)) = self.log.get(i) {
+                for r in peer.on_transmit(*at, t) {
+                    let when = *at + r.after();
+                    self.seq += 1;
+                    self.pending.push(Reverse((when, self.seq)));
+                    self.replies.push((self.seq, r));
+                }
+            }
+        }
         self.drain(Some(peer));
         loop {
             let next_reply = self.pending.peek().map(|Reverse((t, _))| *t);
@@ -259,6 +274,9 @@ where
         loop {
             match self.machine.poll_output() {
                 Output::Transmit(t) => {
+                    if peer.is_none() {
+                        self.unanswered.push(self.log.len());
+                    }
                     if let Some(p) = peer.as_deref_mut() {
                         for r in p.on_transmit(self.now, &t) {
                             let at = self.now + r.after();
@@ -286,7 +304,7 @@ where
                     );
                     match self.machine.poll_output() {
                         Output::Timeout(again) => {
-                            assert_eq!(again, t, "a second poll moved the deadline")
+                            assert_eq!(again, t, "a second poll moved the deadline");
                         }
                         other => panic!("a second poll after Timeout gave {other:?}"),
                     }
