@@ -12,6 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::store::shown;
 use crate::value::{ValueError, is_ipv4};
 
 /// The transport of a SIP controller.
@@ -103,7 +104,7 @@ impl fmt::Display for Controller {
 /// # Errors
 /// [`ValueError::BadController`] naming the designator when it is badly formed.
 pub fn parse_controller(designator: &str) -> Result<Controller, ValueError> {
-    let bad = || ValueError::BadController(String::from(designator));
+    let bad = || ValueError::BadController(shown(designator));
     let (hostport, transport) = match designator.split_once(';') {
         None => (designator, Transport::Tls),
         Some((hp, param)) => {

@@ -29,7 +29,8 @@ use thiserror::Error;
 
 use crate::source::Source;
 use crate::store::{
-    Layer, MAX_NAME_LEN, MAX_PARAMS, MAX_VALUE_LEN, Store, Warning, check_name, validate,
+    Layer, MAX_NAME_LEN, MAX_PARAMS, MAX_VALUE_LEN, Store, Warning, WarningKind, check_name,
+    validate,
 };
 
 /// The magic bytes at the start of an encoded store.
@@ -244,16 +245,22 @@ impl Store {
             match validate(&key, value, source) {
                 Ok((param, stored)) => {
                     let key = param.map_or(key, |p| String::from(p.name));
-                    store
-                        .put(
-                            key,
+                    let layer = Layer {
+                        value: stored,
+                        line,
+                    };
+                    match store.put(key.clone(), source, layer) {
+                        Ok(()) => {}
+                        // Raw names past this firmware's cap: dropped like a value it refuses,
+                        // the rest survive (an older writer may have kept more).
+                        Err(kind @ WarningKind::TooManyUnknown) => dropped.push(Warning {
+                            name: key,
                             source,
-                            Layer {
-                                value: stored,
-                                line,
-                            },
-                        )
-                        .map_err(|_| DecodeError::TooLarge)?;
+                            line,
+                            kind,
+                        }),
+                        Err(_) => return Err(DecodeError::TooLarge),
+                    }
                 }
                 Err(kind) => dropped.push(Warning {
                     name: key,
@@ -408,6 +415,38 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, vec![("L2QVLAN", false), ("GROUP", true)]);
+    }
+
+    /// A store written by a firmware that kept more raw names than this one does: the names past
+    /// [`MAX_RAW_PARAMS`](crate::MAX_RAW_PARAMS) are dropped with a warning, registry values and
+    /// the rest survive (not a fatal [`DecodeError::TooLarge`]).
+    #[test]
+    fn raw_names_past_the_cap_are_dropped_not_fatal() {
+        let extra = 3usize;
+        let n = crate::MAX_RAW_PARAMS + extra;
+        let mut b = b"PHST\x01".to_vec();
+        b.extend_from_slice(&u32::try_from(n + 1).unwrap_or(0).to_le_bytes());
+        let mut names: Vec<alloc::string::String> =
+            (0..n).map(|i| alloc::format!("R{i:05}")).collect();
+        names.push(alloc::string::String::from("SIPDOMAIN"));
+        names.sort();
+        for name in &names {
+            b.push(u8::try_from(name.len()).unwrap_or(0));
+            b.extend_from_slice(name.as_bytes());
+            b.push(Source::Craft as u8);
+            b.extend_from_slice(&0u32.to_le_bytes());
+            b.extend_from_slice(&1u16.to_le_bytes());
+            b.push(b'x');
+        }
+        let d = Store::decode(&reseal(b)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.dropped.len(), extra);
+        assert!(
+            d.dropped
+                .iter()
+                .all(|w| w.kind == WarningKind::TooManyUnknown)
+        );
+        assert_eq!(d.store.str("SIPDOMAIN"), Some("x"));
+        assert_eq!(d.store.len(), crate::MAX_RAW_PARAMS + 1);
     }
 
     /// Format stability: a file written by an independent implementation of the layout above

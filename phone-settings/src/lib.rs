@@ -64,7 +64,10 @@ pub use registry::{
 };
 pub use source::{Source, Sources};
 pub use sson::{SsonPair, format_sson, parse_sson, split_sson};
-pub use store::{Effective, Store, Warning, WarningKind};
+pub use store::{
+    Effective, MAX_RAW_BYTES, MAX_RAW_PARAMS, MAX_SHOWN, Store, Warning, WarningKind, shown,
+    shown_bytes,
+};
 pub use subst::{DeviceIds, substitute, substitute_get_name};
 pub use time::Instant;
 pub use value::{ValueError, ValueType};

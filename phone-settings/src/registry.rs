@@ -16,6 +16,7 @@
 use alloc::string::String;
 
 use crate::source::{Source, Sources};
+use crate::store::shown;
 use crate::value::{ValueError, ValueType};
 use crate::vendor_names::VENDOR_NAMES;
 
@@ -339,7 +340,7 @@ pub enum CheckError {
     /// The name is not in the registry (it would be kept as a raw string).
     #[error("{name} is not a registry parameter")]
     Unknown {
-        /// The name as given.
+        /// The name as given, cut at [`MAX_SHOWN`](crate::store::MAX_SHOWN) bytes.
         name: String,
     },
     /// The value is invalid for the parameter.
@@ -364,9 +365,7 @@ pub enum CheckError {
 /// # Errors
 /// [`CheckError::Unknown`] for a name outside the registry, [`CheckError::Invalid`] otherwise.
 pub fn check(name: &str, value: &[u8]) -> Result<String, CheckError> {
-    let p = lookup(name).ok_or_else(|| CheckError::Unknown {
-        name: String::from(name),
-    })?;
+    let p = lookup(name).ok_or_else(|| CheckError::Unknown { name: shown(name) })?;
     p.check(value).map_err(|error| CheckError::Invalid {
         name: p.name,
         error,

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use crate::registry::lookup;
 use crate::source::Source;
-use crate::store::{Store, Warning, WarningKind, validate};
+use crate::store::{Store, Warning, WarningKind, shown, shown_bytes, validate};
 
 /// Most pairs one SSON string yields; more are ignored with a warning. An SSON string is at
 /// most a few hundred bytes (RFC 3396 concatenation of option instances), so this never bites
@@ -63,7 +63,7 @@ pub fn split_sson(input: &[u8]) -> (Vec<SsonPair>, Vec<Warning>) {
                     name: String::new(),
                     source: Source::Sson,
                     line: 0,
-                    kind: WarningKind::DanglingElement(String::from_utf8_lossy(token).into_owned()),
+                    kind: WarningKind::DanglingElement(shown_bytes(token)),
                 }),
             },
         }
@@ -94,7 +94,7 @@ pub fn parse_sson(input: &[u8]) -> (Vec<SsonPair>, Vec<Warning>) {
     let mut ok = Vec::with_capacity(pairs.len());
     for pair in pairs {
         let warn = |kind| Warning {
-            name: pair.name.clone(),
+            name: shown(&pair.name),
             source: Source::Sson,
             line: 0,
             kind,
@@ -229,6 +229,18 @@ mod tests {
         let (p, w) = parse_sson(b"HTTPDIR=,HTTPPORT=");
         assert_eq!(p, pairs(&[("HTTPDIR", "")]));
         assert_eq!(w.len(), 1);
+        // A huge element keeps a bounded warning (issue 12).
+        let mut huge = vec![b'e'; 100_000];
+        huge.extend_from_slice(b",HTTPDIR=x");
+        let (_, w) = split_sson(&huge);
+        assert!(
+            matches!(&w[0].kind, WarningKind::DanglingElement(e) if e.len() == crate::MAX_SHOWN + 3)
+        );
+        // A pair with a huge name: the warning's name is cut.
+        let mut huge = vec![b'N'; 100_000];
+        huge.extend_from_slice(b"=1");
+        let (_, w) = parse_sson(&huge);
+        assert_eq!(w[0].name.len(), crate::MAX_SHOWN + 3);
     }
 
     #[test]

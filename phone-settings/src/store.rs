@@ -26,6 +26,49 @@ pub const MAX_PARAMS: usize = 4096;
 /// Most bytes of names and values the store holds over all layers (the whole 1 MB vendor
 /// template sets far less). Bounds the memory a hostile settings file can make the phone keep.
 pub const MAX_STORE_BYTES: usize = 1 << 20;
+/// Most names outside the registry the store keeps (raw parameters for the firmware, spec
+/// script.md §4). The vendor template names about 1000 parameters, most of them outside the
+/// registry. Past it a new raw name is refused with [`WarningKind::TooManyUnknown`], so a loop of
+/// SETs of distinct unknown names can neither grow the store nor crowd out a registry parameter
+/// (issue 12): [`MAX_RAW_PARAMS`] + the registry stays under [`MAX_PARAMS`].
+pub const MAX_RAW_PARAMS: usize = 2048;
+/// Most bytes of names and values outside the registry, over all layers (half of
+/// [`MAX_STORE_BYTES`]: the other half stays for registry parameters).
+pub const MAX_RAW_BYTES: usize = MAX_STORE_BYTES / 2;
+/// Most bytes of a name or value a diagnostic ([`Warning`], [`ValueError`](crate::ValueError),
+/// [`CheckError`](crate::CheckError)) keeps; longer ones are cut there and `...` appended, so a
+/// warning about a 400 KB name keeps about a hundred bytes (issue 12).
+pub const MAX_SHOWN: usize = 64;
+
+/// `text` for a diagnostic: at most [`MAX_SHOWN`] bytes (cut at a character boundary), then
+/// `...` if cut.
+#[must_use]
+pub fn shown(text: &str) -> String {
+    if text.len() <= MAX_SHOWN {
+        return String::from(text);
+    }
+    let mut end = MAX_SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + 3);
+    out.push_str(&text[..end]);
+    out.push_str("...");
+    out
+}
+
+/// [`shown`] for bytes that need not be UTF-8 (shown lossily); reads at most [`MAX_SHOWN`] + 1
+/// bytes of the input whatever its length.
+#[must_use]
+pub fn shown_bytes(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(MAX_SHOWN)];
+    let lossy = String::from_utf8_lossy(head);
+    let mut out = shown(&lossy);
+    if bytes.len() > MAX_SHOWN && !out.ends_with("...") {
+        out.push_str("...");
+    }
+    out
+}
 
 /// What one stored layer counts against [`MAX_STORE_BYTES`].
 const fn layer_cost(name_len: usize, value_len: usize) -> usize {
@@ -60,6 +103,12 @@ pub enum WarningKind {
     /// The store already holds [`MAX_PARAMS`] names or [`MAX_STORE_BYTES`] bytes.
     #[error("settings store full (at most {MAX_PARAMS} names, {MAX_STORE_BYTES} bytes)")]
     StoreFull,
+    /// A name outside the registry, and the store already keeps [`MAX_RAW_PARAMS`] such names
+    /// or [`MAX_RAW_BYTES`] bytes of them. Registry parameters are not affected.
+    #[error(
+        "too many parameters outside the registry (at most {MAX_RAW_PARAMS} names, {MAX_RAW_BYTES} bytes)"
+    )]
+    TooManyUnknown,
     /// SSON: the name is not one the SSON may set (Decision 2).
     #[error("not accepted in the SSON")]
     NotAcceptedInSson,
@@ -69,7 +118,8 @@ pub enum WarningKind {
         crate::sson::MAX_SSON_PAIRS
     )]
     TooManySsonPairs,
-    /// SSON: a list element without a pair before it (spec/dhcp.md §5 step 3).
+    /// SSON: a list element without a pair before it (spec/dhcp.md §5 step 3), cut at
+    /// [`MAX_SHOWN`] bytes.
     #[error("list element {0:?} without a NAME= before it")]
     DanglingElement(String),
 }
@@ -77,7 +127,8 @@ pub enum WarningKind {
 /// A value that was not applied, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warning {
-    /// The parameter name, upper case (empty for a [`WarningKind::DanglingElement`]).
+    /// The parameter name, upper case (empty for a [`WarningKind::DanglingElement`]), cut at
+    /// [`MAX_SHOWN`] bytes (then `...` appended).
     pub name: String,
     /// The source that tried to set it.
     pub source: Source,
@@ -99,6 +150,22 @@ impl fmt::Display for Warning {
 }
 
 impl core::error::Error for Warning {}
+
+impl Warning {
+    /// The memory this warning keeps: its own size and the bytes of the names and values it
+    /// holds (each at most [`MAX_SHOWN`] + 3).
+    #[must_use]
+    pub fn kept_bytes(&self) -> usize {
+        let kind = match &self.kind {
+            WarningKind::DanglingElement(s)
+            | WarningKind::Invalid(ValueError::BadAddress(s) | ValueError::BadController(s)) => {
+                s.capacity()
+            }
+            _ => 0,
+        };
+        core::mem::size_of::<Warning>() + self.name.capacity() + kind
+    }
+}
 
 /// One stored value of one source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +221,10 @@ pub struct Store {
     pub(crate) map: BTreeMap<String, Slot>,
     /// Sum of [`layer_cost`] over all layers.
     pub(crate) bytes: usize,
+    /// Names in `map` outside the registry.
+    pub(crate) raw_names: usize,
+    /// Sum of [`layer_cost`] over the layers of names outside the registry.
+    pub(crate) raw_bytes: usize,
 }
 
 /// Validate a name: non-empty, printable ASCII without spaces, at most [`MAX_NAME_LEN`].
@@ -220,8 +291,9 @@ impl Store {
         source: Source,
         line: u32,
     ) -> Result<(), Warning> {
+        // The name is cut before it is copied: a 400 KB name costs a warning of ~100 bytes.
         let warn = |kind| Warning {
-            name: name.to_ascii_uppercase(),
+            name: shown(name).to_ascii_uppercase(),
             source,
             line,
             kind,
@@ -239,52 +311,90 @@ impl Store {
         .map_err(warn)
     }
 
-    /// Store a validated layer, within [`MAX_PARAMS`] and [`MAX_STORE_BYTES`].
+    /// Store a validated layer, within [`MAX_PARAMS`] and [`MAX_STORE_BYTES`], and for a name
+    /// outside the registry within [`MAX_RAW_PARAMS`] and [`MAX_RAW_BYTES`].
     pub(crate) fn put(
         &mut self,
         key: String,
         source: Source,
         layer: Layer,
     ) -> Result<(), WarningKind> {
+        let raw = lookup(&key).is_none();
         let old = match self.map.get(&key) {
             Some(slot) => slot.layers[source.index()]
                 .as_ref()
                 .map_or(0, |l| layer_cost(key.len(), l.value.len())),
+            None if raw && self.raw_names >= MAX_RAW_PARAMS => {
+                return Err(WarningKind::TooManyUnknown);
+            }
             None if self.map.len() >= MAX_PARAMS => return Err(WarningKind::StoreFull),
             None => 0,
         };
         let new = layer_cost(key.len(), layer.value.len());
+        if raw && self.raw_bytes - old + new > MAX_RAW_BYTES {
+            return Err(WarningKind::TooManyUnknown);
+        }
         let total = self.bytes - old + new;
         if total > MAX_STORE_BYTES {
             return Err(WarningKind::StoreFull);
         }
         self.bytes = total;
+        if raw {
+            self.raw_bytes = self.raw_bytes - old + new;
+            if !self.map.contains_key(&key) {
+                self.raw_names += 1;
+            }
+        }
         self.map.entry(key).or_default().layers[source.index()] = Some(layer);
         Ok(())
+    }
+
+    /// Account for a layer taken out of `key` (and for the name, if its slot is now empty).
+    fn forget(&mut self, key: &str, value_len: usize, slot_empty: bool) {
+        let cost = layer_cost(key.len(), value_len);
+        self.bytes -= cost;
+        if lookup(key).is_none() {
+            self.raw_bytes -= cost;
+            if slot_empty {
+                self.raw_names -= 1;
+            }
+        }
     }
 
     /// Remove the value `source` gave `name` (e.g. LLDP no longer announces a VLAN). The value
     /// of the next lower source, or the default, becomes effective again.
     pub fn unset(&mut self, name: &str, source: Source) {
         let key = name.to_ascii_uppercase();
-        if let Some(slot) = self.map.get_mut(&key) {
-            if let Some(l) = slot.layers[source.index()].take() {
-                self.bytes -= layer_cost(key.len(), l.value.len());
-            }
-            if slot.is_empty() {
-                self.map.remove(&key);
-            }
+        let Some(slot) = self.map.get_mut(&key) else {
+            return;
+        };
+        let Some(l) = slot.layers[source.index()].take() else {
+            return;
+        };
+        let empty = slot.is_empty();
+        if empty {
+            self.map.remove(&key);
         }
+        self.forget(&key, l.value.len(), empty);
     }
 
     /// Drop every value of `source`, e.g. [`Source::Sson`] before applying a new lease.
     pub fn clear_source(&mut self, source: Source) {
+        let (mut bytes, mut raw_bytes, mut raw_names) = (0, 0, 0);
         for (key, slot) in &mut self.map {
             if let Some(l) = slot.layers[source.index()].take() {
-                self.bytes -= layer_cost(key.len(), l.value.len());
+                let cost = layer_cost(key.len(), l.value.len());
+                bytes += cost;
+                if lookup(key).is_none() {
+                    raw_bytes += cost;
+                    raw_names += usize::from(slot.is_empty());
+                }
             }
         }
         self.map.retain(|_, s| !s.is_empty());
+        self.bytes -= bytes;
+        self.raw_bytes -= raw_bytes;
+        self.raw_names -= raw_names;
     }
 
     /// Start a new boot: the scripts run again from defaults (Decision 6), so the settings-file
@@ -616,7 +726,7 @@ mod tests {
     #[test]
     fn store_is_bounded() {
         let mut st = Store::new();
-        for i in 0..MAX_PARAMS {
+        for i in 0..MAX_RAW_PARAMS {
             assert!(
                 st.apply_set(&alloc::format!("P{i}"), "1", Source::SettingsFile, 0)
                     .is_ok()
@@ -625,10 +735,47 @@ mod tests {
         assert_eq!(
             st.apply_set("ONE_MORE", "1", Source::SettingsFile, 0)
                 .map_err(|w| w.kind),
-            Err(WarningKind::StoreFull)
+            Err(WarningKind::TooManyUnknown)
         );
-        // An existing name can still change.
+        assert_eq!(
+            st.apply_set("ONE_MORE", "1", Source::Craft, 0)
+                .map_err(|w| w.kind),
+            Err(WarningKind::TooManyUnknown),
+            "the cap is over all sources"
+        );
+        // An existing name can still change, from any source.
         assert!(st.apply_set("P0", "2", Source::SettingsFile, 0).is_ok());
+        assert!(st.apply_set("P0", "3", Source::Craft, 0).is_ok());
+        // Registry parameters are not crowded out by raw ones.
+        assert!(
+            st.apply_set("HTTPSRVR", "10.0.0.1", Source::SettingsFile, 0)
+                .is_ok()
+        );
+        assert!(st.apply_set("L2QVLAN", "5", Source::Lldp, 0).is_ok());
+        assert_eq!(st.len(), MAX_RAW_PARAMS + 2);
+        assert_eq!(st.raw_names, MAX_RAW_PARAMS);
+        // Every registry name and every raw name allowed fit under the count bound at once.
+        assert!(MAX_RAW_PARAMS + crate::REGISTRY.len() <= MAX_PARAMS);
+        // The count bound itself still guards `put` (no registry check there).
+        let mut st = Store::new();
+        for (i, p) in crate::REGISTRY.iter().enumerate() {
+            let layer = Layer {
+                value: vec![b'1'],
+                line: 0,
+            };
+            assert!(
+                st.put(String::from(p.name), Source::Craft, layer).is_ok(),
+                "{i}"
+            );
+        }
+        // Unset gives a raw name back.
+        let mut st = Store::new();
+        set(&mut st, "RAW1", "x", Source::Craft);
+        set(&mut st, "RAW1", "y", Source::SettingsFile);
+        st.unset("RAW1", Source::Craft);
+        assert_eq!(st.raw_names, 1);
+        st.unset("raw1", Source::SettingsFile);
+        assert_eq!((st.raw_names, st.raw_bytes, st.bytes), (0, 0, 0));
     }
 
     #[test]
@@ -642,15 +789,90 @@ mod tests {
                 Err(w) => break w.kind,
             }
         };
-        assert_eq!(full, WarningKind::StoreFull);
-        assert!(st.bytes <= MAX_STORE_BYTES && st.bytes + MAX_VALUE_LEN + 8 > MAX_STORE_BYTES);
-        assert_eq!(n, MAX_STORE_BYTES / (MAX_VALUE_LEN + 4));
+        assert_eq!(full, WarningKind::TooManyUnknown);
+        assert!(st.raw_bytes <= MAX_RAW_BYTES && st.raw_bytes + MAX_VALUE_LEN + 8 > MAX_RAW_BYTES);
+        assert_eq!(st.bytes, st.raw_bytes);
+        assert_eq!(n, MAX_RAW_BYTES / (MAX_VALUE_LEN + 4));
+        // The total bound guards every layer, registry ones included (filled here through `put`,
+        // since no registry value is this long).
+        let mut i = 0usize;
+        let total_full = loop {
+            let p = &crate::REGISTRY[i % crate::REGISTRY.len()];
+            let source = Source::ALL[1 + (i / crate::REGISTRY.len()) % 6];
+            let layer = Layer {
+                value: big.clone(),
+                line: 0,
+            };
+            match st.put(String::from(p.name), source, layer) {
+                Ok(()) => i += 1,
+                Err(kind) => break kind,
+            }
+        };
+        assert_eq!(total_full, WarningKind::StoreFull);
+        assert!(st.bytes <= MAX_STORE_BYTES && st.bytes + MAX_VALUE_LEN + 32 > MAX_STORE_BYTES);
         // Replacing a value by a shorter one frees room; unset and clear give it all back.
         assert!(st.apply_set("BIG0", "x", Source::SettingsFile, 0).is_ok());
         assert!(st.apply_set("ROOM", &big, Source::Craft, 0).is_ok());
         st.unset("ROOM", Source::Craft);
-        st.clear_source(Source::SettingsFile);
-        assert_eq!((st.bytes, st.len()), (0, 0));
+        for s in Source::ALL {
+            st.clear_source(s);
+        }
+        assert_eq!(
+            (st.bytes, st.len(), st.raw_bytes, st.raw_names),
+            (0, 0, 0, 0)
+        );
+    }
+
+    /// A SET of a huge name or value keeps a bounded warning (issue 12: a loop of SETs of a 400 KB
+    /// name grew the file stage's warnings past 1.5 GB).
+    #[test]
+    fn warnings_about_huge_names_and_values_are_cut() {
+        let mut st = Store::new();
+        let huge = "n".repeat(400 * 1024);
+        let w = st
+            .apply_set(&huge, "1", Source::SettingsFile, 3)
+            .err()
+            .unwrap_or_else(|| panic!("a 400 KB name must be refused"));
+        assert_eq!(w.kind, WarningKind::NameTooLong);
+        assert_eq!(w.name.len(), MAX_SHOWN + 3);
+        assert!(w.name.starts_with("NNNN") && w.name.ends_with("..."));
+        assert!(w.kept_bytes() <= core::mem::size_of::<Warning>() + 2 * (MAX_SHOWN + 3));
+        // A multi-byte character is never split.
+        let w = st
+            .apply_set(&"é".repeat(100), "1", Source::SettingsFile, 0)
+            .err()
+            .unwrap_or_else(|| panic!("refused"));
+        assert!(w.name.len() <= MAX_SHOWN + 3 && w.name.ends_with("..."));
+        // A huge value for an address parameter: the error keeps the start only.
+        let v = "1".repeat(MAX_VALUE_LEN);
+        let w = st
+            .apply_set("HTTPPROXY", &v, Source::SettingsFile, 0)
+            .err()
+            .unwrap_or_else(|| panic!("refused"));
+        assert!(
+            w.kept_bytes() <= core::mem::size_of::<Warning>() + 2 * (MAX_SHOWN + 3),
+            "{w:?}"
+        );
+        let w = st
+            .apply_set("SIP_CONTROLLER_LIST", &v, Source::SettingsFile, 0)
+            .err()
+            .unwrap_or_else(|| panic!("refused"));
+        assert!(
+            w.kept_bytes() <= core::mem::size_of::<Warning>() + 2 * (MAX_SHOWN + 3),
+            "{w:?}"
+        );
+        assert!(w.to_string().len() < 300, "{w}");
+        // A value over the length bound: refused before it is looked at.
+        let w = st
+            .apply_set("X", vec![b'v'; 400 * 1024], Source::SettingsFile, 0)
+            .err()
+            .unwrap_or_else(|| panic!("refused"));
+        assert_eq!(w.kind, WarningKind::ValueTooLong);
+        // Bytes shown lossily still keep at most MAX_SHOWN + 3 bytes (U+FFFD is 3 bytes).
+        let s = shown_bytes(&[0xff; 1000]);
+        assert!(s.len() <= MAX_SHOWN + 3 && s.ends_with("..."), "{s}");
+        assert_eq!(shown_bytes(b"abc"), "abc");
+        assert!(st.is_empty());
     }
 
     #[test]

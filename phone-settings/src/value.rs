@@ -9,6 +9,7 @@ use alloc::string::{String, ToString};
 use thiserror::Error;
 
 use crate::controller::parse_controller_list;
+use crate::store::shown;
 
 /// The type and range of a registry parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,13 +143,14 @@ pub enum ValueError {
     /// `"` where it is not allowed.
     #[error("value contains a double quote")]
     Quote,
-    /// A bad IPv4 address, host or list element.
+    /// A bad IPv4 address, host or list element (cut at [`MAX_SHOWN`](crate::store::MAX_SHOWN)
+    /// bytes).
     #[error("bad address {0:?}")]
     BadAddress(String),
     /// An empty element in a comma-separated list.
     #[error("empty element in a comma-separated list")]
     EmptyElement,
-    /// A bad SIP controller designator.
+    /// A bad SIP controller designator (cut at [`MAX_SHOWN`](crate::store::MAX_SHOWN) bytes).
     #[error("bad controller {0:?} (expected IPv4[:port][;transport=udp|tcp|tls])")]
     BadController(String),
     /// Not an `http://` or `https://` URL.
@@ -243,7 +245,7 @@ fn check_list(s: &str, elem: impl Fn(&str) -> bool) -> Result<(), ValueError> {
             return Err(ValueError::EmptyElement);
         }
         if !elem(e) {
-            return Err(ValueError::BadAddress(String::from(e)));
+            return Err(ValueError::BadAddress(shown(e)));
         }
     }
     Ok(())
@@ -303,7 +305,7 @@ impl ValueType {
             }
             ValueType::Ipv4 => {
                 if !is_ipv4(s) {
-                    return Err(ValueError::BadAddress(String::from(s)));
+                    return Err(ValueError::BadAddress(shown(s)));
                 }
             }
             ValueType::Ipv4List { max } => {
@@ -313,13 +315,13 @@ impl ValueType {
             ValueType::Host { max } => {
                 check_len(s, 0, max)?;
                 if !s.is_empty() && !is_host(s) {
-                    return Err(ValueError::BadAddress(String::from(s)));
+                    return Err(ValueError::BadAddress(shown(s)));
                 }
             }
             ValueType::HostPort { max } => {
                 check_len(s, 0, max)?;
                 if !s.is_empty() && !is_host_port(s) {
-                    return Err(ValueError::BadAddress(String::from(s)));
+                    return Err(ValueError::BadAddress(shown(s)));
                 }
             }
             ValueType::HostList { max } => {

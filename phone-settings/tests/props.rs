@@ -2,7 +2,11 @@
 //! panics, and precedence always picks the highest source's latest value.
 
 use phone_settings::encoding::crc32;
-use phone_settings::{REGISTRY, Source, SsonPair, Store, format_sson, parse_sson, split_sson};
+use phone_settings::store::{MAX_PARAMS, MAX_STORE_BYTES};
+use phone_settings::{
+    MAX_RAW_BYTES, MAX_RAW_PARAMS, MAX_SHOWN, REGISTRY, Source, SsonPair, Store, Warning,
+    WarningKind, format_sson, parse_sson, split_sson,
+};
 use proptest::prelude::*;
 
 /// A pair whose formatting splits back to itself: list elements after the first have no `=`.
@@ -167,6 +171,105 @@ proptest! {
                 prop_assert_eq!(e.value, want.as_slice());
             }
         }
+    }
+}
+
+/// One hostile operation on a store.
+#[derive(Clone, Debug)]
+enum Op {
+    /// SET of a distinct unknown name (`U<n>`), with a value of this length.
+    Unknown(u32, usize),
+    /// SET of a name of this length (valid characters), value `1`.
+    LongName(usize),
+    /// SET of a registry or raw name to a value of this length.
+    LongValue(String, usize),
+    Unset(String, Source),
+    Clear(Source),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (any::<u32>(), 0usize..600).prop_map(|(n, l)| Op::Unknown(n, l)),
+        1 => (1usize..300_000).prop_map(Op::LongName),
+        1 => (name(), 0usize..6000).prop_map(|(n, l)| Op::LongValue(n, l)),
+        1 => (name(), source()).prop_map(|(n, s)| Op::Unset(n, s)),
+        1 => source().prop_map(Op::Clear),
+    ]
+}
+
+/// What a store holds, measured through its public API only.
+fn measure(st: &Store) -> (usize, usize, usize) {
+    let (mut raw_names, mut bytes, mut raw_bytes) = (0, 0, 0);
+    for e in st.effective() {
+        let cost: usize = st
+            .layers(e.name)
+            .map(|(_, v, _)| e.name.len() + v.len())
+            .sum();
+        bytes += cost;
+        if e.param.is_none() {
+            raw_names += 1;
+            raw_bytes += cost;
+        }
+    }
+    (raw_names, bytes, raw_bytes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Issue 12: a loop of SETs of distinct unknown names, huge names and huge values. The store
+    /// stays within its caps (raw names and bytes, total names and bytes), every refusal past a
+    /// cap is the typed error, a registry parameter can always still be set, and every warning
+    /// keeps a bounded number of bytes.
+    #[test]
+    fn store_and_warnings_stay_bounded(
+        unknown_first in 0usize..2600,
+        ops in prop::collection::vec((op(), source()), 0..100),
+    ) {
+        let mut st = Store::new();
+        let bound = std::mem::size_of::<Warning>() + 2 * (MAX_SHOWN + 3);
+        let check = |w: &Warning| {
+            assert!(w.kept_bytes() <= bound, "{} bytes: {w:?}", w.kept_bytes());
+            assert!(w.to_string().len() < 400, "{w}");
+        };
+        let first = (0..unknown_first)
+            .map(|i| (Op::Unknown(u32::try_from(i).unwrap_or(0), 1), Source::SettingsFile));
+        let mut refused_for_cap = 0usize;
+        for (i, (op, src)) in first.chain(ops).enumerate() {
+            let r = match op {
+                Op::Unknown(n, l) => st.apply_set(&format!("U{n}"), vec![b'v'; l], src, 1),
+                Op::LongName(l) => st.apply_set(&"N".repeat(l), "1", src, 2),
+                Op::LongValue(n, l) => st.apply_set(&n, vec![b'9'; l], src, 3),
+                Op::Unset(n, s) => { st.unset(&n, s); Ok(()) }
+                Op::Clear(s) => { st.clear_source(s); Ok(()) }
+            };
+            if let Err(w) = &r {
+                check(w);
+                refused_for_cap += usize::from(w.kind == WarningKind::TooManyUnknown);
+                prop_assert!(w.kind != WarningKind::StoreFull, "raw names never fill the store");
+            }
+            // Measuring walks the whole store: after the first phase, then every 8th op (and at
+            // the end, below).
+            if i + 1 == unknown_first || (i >= unknown_first && i % 8 == 0) {
+                let (raw_names, bytes, raw_bytes) = measure(&st);
+                prop_assert!(raw_names <= MAX_RAW_PARAMS);
+                prop_assert!(raw_bytes <= MAX_RAW_BYTES);
+                prop_assert!(bytes <= MAX_STORE_BYTES);
+                prop_assert!(st.len() <= MAX_PARAMS);
+            }
+        }
+        let (raw_names, bytes, raw_bytes) = measure(&st);
+        prop_assert!(raw_names <= MAX_RAW_PARAMS && raw_bytes <= MAX_RAW_BYTES);
+        prop_assert!(bytes <= MAX_STORE_BYTES && st.len() <= MAX_PARAMS);
+        if unknown_first > MAX_RAW_PARAMS {
+            prop_assert!(refused_for_cap > 0);
+        }
+        // Registry parameters are never crowded out.
+        prop_assert!(st.apply_set("HTTPSRVR", "10.0.0.1", Source::Craft, 0).is_ok());
+        prop_assert!(st.apply_set("SIPDOMAIN", "x.example", Source::Craft, 0).is_ok());
+        // What is kept survives a reboot unchanged.
+        let d = Store::decode(&st.encode());
+        prop_assert!(d.as_ref().is_ok_and(|d| d.store == st && d.dropped.is_empty()), "{d:?}");
     }
 }
 
