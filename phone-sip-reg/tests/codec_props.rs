@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use phone_sip_reg::digest::{Algorithm, Challenge, Credentials, Qop};
-use phone_sip_reg::framing::StreamFramer;
+use phone_sip_reg::framing::{MAX_BUFFERED, MAX_STREAM_BODY, StreamFramer};
 use phone_sip_reg::message::{self, HeaderName, Headers, Message, Request, Response};
 use proptest::prelude::*;
 
@@ -129,5 +129,45 @@ proptest! {
             }
         }
         prop_assert_eq!(got, msgs);
+    }
+
+    /// Issue 12's class: reads of any size (up to twice the framer's bound) holding complete
+    /// messages of up to the body bound each are all delivered; only a single message over
+    /// the bounds would fail. (`push` alone refused a 33 KB read of two valid messages.)
+    #[test]
+    fn large_reads_of_complete_messages_are_drained(
+        sizes in proptest::collection::vec(0usize..=MAX_STREAM_BODY, 1..6),
+        cuts in proptest::collection::vec(1usize..(2 * MAX_BUFFERED), 1..6),
+        keepalives in any::<bool>(),
+    ) {
+        let msgs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, n)| {
+            let mut h = Headers::default();
+            h.push(HeaderName::CSeq, format!("{i} REGISTER"));
+            Response { status: 200, reason: "OK".into(), headers: h, body: vec![b'b'; *n] }
+                .to_bytes()
+        }).collect();
+        let mut stream = Vec::new();
+        for m in &msgs {
+            if keepalives {
+                stream.extend_from_slice(b"\r\n\r\n");
+            }
+            stream.extend_from_slice(m);
+        }
+        let mut f = StreamFramer::new();
+        let mut got = Vec::new();
+        let mut pos = 0;
+        let mut cut = cuts.iter().cycle();
+        while pos < stream.len() {
+            let n = (*cut.next().unwrap()).min(stream.len() - pos);
+            let mut rest = &stream[pos..pos + n];
+            while let Some(m) = f.next_from(&mut rest).unwrap() {
+                got.push(m);
+            }
+            prop_assert!(rest.is_empty());
+            prop_assert!(f.buffered() <= MAX_BUFFERED);
+            pos += n;
+        }
+        prop_assert_eq!(got, msgs);
+        prop_assert_eq!(f.buffered(), 0);
     }
 }
