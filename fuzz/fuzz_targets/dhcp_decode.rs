@@ -1,17 +1,24 @@
 //! phone-dhcp codec: decode arbitrary datagrams; whatever decodes must encode, and decode again
 //! to the same message (encode/decode idempotence). Option 43 goes through the Avaya parser.
+//! The same bytes go through the ARP parser the client uses for `Link::Arp`: it never panics,
+//! and what parses prints back to the same 28 bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use phone_dhcp::options::{DhcpOption, SsonCode};
-use phone_dhcp::{Message, VendorOptions};
+use phone_dhcp::{ArpMessage, Message, VendorOptions};
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(a) = ArpMessage::parse(data) {
+        assert_eq!(&a.to_bytes()[..], &data[..28], "ARP parse/print round trip");
+    }
     let (sson, data) = match data.split_first() {
         Some((s, rest)) => (SsonCode::new(*s).unwrap_or_default(), rest),
         None => return,
     };
-    let Ok(m) = Message::decode_with(data, sson) else { return };
+    let Ok(m) = Message::decode_with(data, sson) else {
+        return;
+    };
     for o in &m.options {
         if let DhcpOption::VendorSpecific(v) = o {
             if let Ok(v) = VendorOptions::parse(v) {
