@@ -10,7 +10,7 @@ use phone_dhcp::message::{
     Area, BOOTREPLY, BOOTREQUEST, DecodeError, EncodeError, FLAG_BROADCAST, MAGIC_COOKIE,
 };
 use phone_dhcp::options::{DhcpOption, Ipv4List, MessageType, SsonCode, code};
-use phone_dhcp::{Message, host_name, sson_string};
+use phone_dhcp::{ArpKind, ArpMessage, ArpPacket, Message, host_name, sson_string};
 use proptest::prelude::*;
 
 /// A hand-built reply: header, cookie, then `options` verbatim, and `sname`/`file` raw.
@@ -591,6 +591,31 @@ fn c_str(max: usize) -> impl Strategy<Value = Vec<u8>> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The ARP parser the client runs on every packet of the interface: never panics, reads
+    /// only the first 28 bytes, and what parses prints back to them.
+    #[test]
+    fn arp_parse_is_total_and_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        if let Ok(m) = ArpMessage::parse(&bytes) {
+            prop_assert_eq!(&m.to_bytes()[..], &bytes[..28]);
+        } else {
+            prop_assert!(
+                bytes.len() < 28
+                    || bytes[..8] != [0, 1, 8, 0, 6, 4, 0, 1] && bytes[..8] != [0, 1, 8, 0, 6, 4, 0, 2]
+            );
+        }
+    }
+
+    /// Every packet the phone sends parses back to what it says.
+    #[test]
+    fn arp_packets_sent_parse(mac in any::<[u8; 6]>(), a in any::<[u8; 4]>(), b in any::<[u8; 4]>()) {
+        let (a, b) = (Ipv4Addr::from(a), Ipv4Addr::from(b));
+        for p in [ArpPacket::probe(mac, a), ArpPacket::announce(mac, a), ArpPacket::request(mac, a, b)] {
+            let m = ArpMessage::parse(&p.to_bytes()).unwrap();
+            prop_assert_eq!((m.operation, m.sender_mac, m.sender_ip, m.target_ip), (1, mac, p.sender_ip, p.target_ip));
+            prop_assert_eq!(m.is_probe(), p.kind == ArpKind::Probe || a.is_unspecified());
+        }
+    }
 
     #[test]
     fn decode_encode_round_trip(

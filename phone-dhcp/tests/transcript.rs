@@ -1157,6 +1157,24 @@ fn commit_on_take_failed_decline_and_probe() {
     assert_eq!(t.machine.state(), State::Bound);
 }
 
+#[test]
+fn commit_on_take_acd_probes_count_when_taken() {
+    // Fed 1 s of timeouts without being polled, the detector has sent nothing and counted
+    // nothing: the first poll gives one probe, not three, and the next is a spacing later.
+    let mut rng = ChaCha8Rng::seed_from_u64(26);
+    let mut acd = Acd::new(AcdConfig::for_mac(MAC), ADDR, &mut rng, Instant::ZERO);
+    for ms in 1..=1000 {
+        acd.handle_input(Input::Timeout(Instant::from_millis(ms)));
+    }
+    assert!(matches!(acd.poll_output(), Output::Transmit(p) if p.kind == ArpKind::Probe));
+    let Output::Timeout(next) = acd.poll_output() else {
+        panic!()
+    };
+    let gap = next - Instant::from_secs(1);
+    assert!((Duration::from_micros(22_222)..=Duration::from_micros(44_444)).contains(&gap));
+    assert_eq!(acd.state(), phone_dhcp::acd::AcdState::Probing);
+}
+
 // ---- VLAN commands through the contract ------------------------------------------------------
 
 #[test]
