@@ -180,7 +180,9 @@ impl AckFields {
 pub struct Lease {
     /// The leased address (yiaddr): IPADD.
     pub address: Ipv4Addr,
-    /// The server that granted it (option 54); renewals are unicast to it.
+    /// The server that granted it (option 54); renewals are unicast to it. 0.0.0.0 for an
+    /// address reused from a stored lease whose server is unknown (then the client rebinds by
+    /// broadcast, and sends no DHCPRELEASE or DHCPDECLINE).
     pub server_id: Ipv4Addr,
     /// siaddr when non-zero: HTTPSRVR (spec §3).
     pub next_server: Option<Ipv4Addr>,
