@@ -56,8 +56,9 @@ pub struct Limits {
     /// line each time it is stepped on (a GOTO loop reads its lines again), and the label
     /// comparisons of each jump. Reaching it ends the run with [`RunError::ScanLimit`]. This bounds
     /// the work of a run whatever its lines' length: `max_steps` alone let a 1 MB line in a GOTO
-    /// loop cost minutes (issue 12). Default 64 MiB (tens of milliseconds): the vendor template is
-    /// read twice (load and run) in 2 MB, so a real chain uses a few percent of it.
+    /// loop cost minutes (issue 12). Default 32 MiB, twice [`Limits::max_file_bytes`] (a file of
+    /// that size is read once to load and once to run); a 1 MB line in a loop then stops after
+    /// 31 readings, in well under 100 ms. The vendor template takes 2 MB of it.
     pub max_scan_bytes: u64,
     /// Most warnings kept; later ones are counted in [`Run::dropped_warnings`].
     pub max_warnings: usize,
@@ -73,7 +74,7 @@ impl Default for Limits {
             max_handoffs: 8,
             max_steps: 1_000_000,
             max_file_bytes: 16 * 1024 * 1024,
-            max_scan_bytes: 64 * 1024 * 1024,
+            max_scan_bytes: 32 * 1024 * 1024,
             max_warnings: 1000,
             max_warning_bytes: 128 * 1024,
         }
