@@ -893,6 +893,28 @@ pub trait Adapter<M: Machine> {
     /// Feeds `fact` to the machine when it is about one of this adapter's handles (or is the
     /// keyboard or a signal the adapter wants); returns whether it was taken.
     fn fact(&mut self, io: &mut Reactor, machine: &mut M, fact: &Fact<'_>, now: Instant) -> bool;
+
+    /// The adapter's own timekeeping, at the start of every turn before the machine is
+    /// drained: act on a deadline of its own (a give-up time, the end of a hold), possibly by
+    /// commanding the machine, and say whether the task goes on. Default: none of its own.
+    fn tick(&mut self, _io: &mut Reactor, _machine: &mut M, _now: Instant) -> Flow {
+        Flow::Continue
+    }
+
+    /// The adapter's own next deadline (see [`Adapter::tick`]); `None`: none. Asked after the
+    /// machine was drained, so an event that starts a wait is counted in the same turn.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// The earlier of two optional deadlines.
+#[must_use]
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Something the [`Driver`] drives: usually a [`Driven`] machine.
@@ -954,6 +976,10 @@ where
         if self.finished {
             return None;
         }
+        if self.adapter.tick(io, &mut self.machine, now) == Flow::Stop {
+            self.finished = true;
+            return None;
+        }
         let mut timeouts_fed = 0;
         for _ in 0..OUTPUTS_PER_TURN {
             match self.machine.poll_output() {
@@ -976,7 +1002,9 @@ where
                     }
                     self.machine.handle_input(Input::Timeout(now));
                 }
-                Output::Timeout(t) => return phone_sansio::deadline(t),
+                Output::Timeout(t) => {
+                    return earliest(phone_sansio::deadline(t), self.adapter.deadline());
+                }
             }
         }
         tracing::warn!("a machine gave {OUTPUTS_PER_TURN} outputs in one turn; moving on");

@@ -352,6 +352,20 @@ impl Display {
     }
 }
 
+/// Sends `tracing` events through `display` (log lines above the input line, never inside a
+/// prompt), at `filter` (`info`, `debug`, `phone=trace`...; a bad filter means `info`). A second
+/// call in one process keeps the first subscriber.
+pub fn init_tracing(display: &Display, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = termios::isatty(io::stderr().as_fd());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(display.tracing_writer())
+        .try_init();
+}
+
 /// `tracing_subscriber::fmt().with_writer(display.tracing_writer())`.
 #[derive(Clone, Debug)]
 pub struct TracingWriter(Display);
