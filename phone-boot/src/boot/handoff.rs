@@ -67,8 +67,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 self.record.slots = Some(record);
                 self.event(Event::Installed { name, slot });
                 self.event(Event::RecordChanged);
-                self.step = Step::Halted;
-                self.event(Event::Restart);
+                self.restart();
                 return;
             }
             Software::Rejected { name, reason } => {

@@ -379,6 +379,16 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         self.events.push_back(Event::Warning(w));
     }
 
+    /// The boot is over until the caller powers on again: every child stops.
+    fn restart(&mut self) {
+        self.network.dhcp = None;
+        self.files = None;
+        self.scep = None;
+        self.sip = None;
+        self.step = Step::Halted;
+        self.event(Event::Restart);
+    }
+
     fn reach(&mut self, s: Stage) {
         if !self.reached.contains(&s) {
             self.reached.push(s);

@@ -16,6 +16,7 @@ use rand_core::{CryptoRng, SeedableRng};
 use super::display::Screen;
 use super::warning::Warning;
 use super::{Boot, Event, Network, Stage, Step};
+use crate::files::warning::clean_setting;
 
 /// The DHCP client and what the network gave this boot.
 pub(super) struct NetworkPhase<R> {
@@ -134,26 +135,31 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         let mut warnings = Vec::new();
         for (n, v) in &self.network.net_params {
             if let Err(w) = store.apply_set(n, v, Source::DhcpStandard, 0) {
-                warnings.push(Warning::Setting(w));
+                warnings.push(Warning::Setting(clean_setting(w)));
             }
         }
         for (n, v) in &self.network.option43 {
             if let Err(w) = store.apply_set(n, v, Source::Option43, 0) {
-                warnings.push(Warning::Setting(w));
+                warnings.push(Warning::Setting(clean_setting(w)));
             }
         }
         if let Some(s) = &self.network.sson {
-            warnings.extend(store.apply_sson(s).into_iter().map(Warning::Setting));
+            warnings.extend(
+                store
+                    .apply_sson(s)
+                    .into_iter()
+                    .map(|w| Warning::Setting(clean_setting(w))),
+            );
         }
         for (n, v) in &self.config.sets {
             if let Err(w) = store.apply_set(n, v, Source::Sson, 0) {
-                warnings.push(Warning::OperatorSetting(w));
+                warnings.push(Warning::OperatorSetting(clean_setting(w)));
             }
         }
         if let Some(g) = self.record.craft.group
             && let Err(w) = store.apply_set("GROUP", g.to_string(), Source::Craft, 0)
         {
-            warnings.push(Warning::Setting(w));
+            warnings.push(Warning::Setting(clean_setting(w)));
         }
         for w in warnings {
             self.warn(w);

@@ -131,8 +131,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             }
             CraftCommand::Clear => self.record.clear(),
             CraftCommand::Exit => {
-                self.step = Step::Halted;
-                self.event(Event::Restart);
+                self.restart();
                 return;
             }
         }

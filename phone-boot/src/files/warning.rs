@@ -210,16 +210,21 @@ pub enum FileWarning {
 }
 
 impl FileWarning {
-    /// A refused SET with its name cut to [`MAX_TEXT`].
-    pub(crate) fn set_refused(mut w: phone_settings::Warning) -> Self {
-        if w.name.len() > MAX_TEXT {
-            w.name = truncated(&w.name);
-        }
-        if let phone_settings::WarningKind::DanglingElement(e) = &mut w.kind {
-            *e = truncated(e);
-        }
-        FileWarning::SetRefused(w)
+    /// A refused SET with its texts made safe for a log line.
+    pub(crate) fn set_refused(w: phone_settings::Warning) -> Self {
+        FileWarning::SetRefused(clean_setting(w))
     }
+}
+
+/// A settings warning with the texts its input controls (the parameter name, a dangling list
+/// element) escaped and cut to [`MAX_TEXT`].
+#[must_use]
+pub fn clean_setting(mut w: phone_settings::Warning) -> phone_settings::Warning {
+    w.name = truncated(&w.name);
+    if let phone_settings::WarningKind::DanglingElement(e) = &mut w.kind {
+        *e = truncated(e);
+    }
+    w
 }
 
 impl fmt::Display for FileWarning {
