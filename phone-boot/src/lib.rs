@@ -52,5 +52,3 @@ pub mod boot;
 pub mod files;
 pub mod firmware;
 pub mod flash;
-#[cfg(test)]
-mod testing;
