@@ -1,16 +1,18 @@
 //! Arbitrary bytes into the registration machine: raw datagrams and stream reads, timeouts,
-//! transport errors, and responses that match the phone's last request (so the fuzzer reaches
-//! the challenge, 423, 3xx, 503 and refresh paths) with arbitrary status lines and headers.
-//! Invariants: no panic, and every input yields a finite number of outputs.
+//! transport failures, and responses that match the phone's last request (so the fuzzer
+//! reaches the challenge, 423, 3xx, 503 and refresh paths) with arbitrary status lines and
+//! headers. Invariants: no panic, every input yields a finite number of outputs, and every
+//! chunk that parses as a response keeps the parser's promises (a 3-digit status within
+//! 100–699, no control character in any header value, agreeing Content-Lengths).
+//! (`sip_client` drives the same machine through the transcript harness with more oracles.)
 #![no_main]
 
 use core::convert::Infallible;
 
 use libfuzzer_sys::fuzz_target;
-use phone_settings::Instant;
 use phone_sip_reg::message::{self, HeaderName, Message};
 use phone_sip_reg::rand_core::TryRng;
-use phone_sip_reg::{Client, Config, Input, Output, Transmit};
+use phone_sip_reg::{Client, Command, Config, Input, Instant, Output, Transmit};
 
 /// A small deterministic generator (the machine only needs rand_core's traits).
 struct XorShift(u64);
@@ -31,6 +33,26 @@ impl TryRng for XorShift {
             *b = self.try_next_u32()? as u8;
         }
         Ok(())
+    }
+}
+
+/// The parser's promises for any bytes that parse as a response.
+fn check_parse(data: &[u8]) {
+    if let Ok(Message::Response(r)) = message::parse(data) {
+        assert!((100..=699).contains(&r.status));
+        for h in &r.headers.0 {
+            assert!(
+                !h.value.chars().any(|c| c.is_ascii_control() && c != '\t'),
+                "control character kept in {:?}",
+                h.value
+            );
+        }
+        let lengths: Vec<&str> = r.headers.all(&HeaderName::ContentLength).collect();
+        if let Some(first) = lengths.first() {
+            let n: Option<usize> = first.trim().parse().ok();
+            assert!(lengths.iter().all(|l| l.trim().parse::<usize>().ok() == n));
+            assert_eq!(Some(r.body.len()), n);
+        }
     }
 }
 
@@ -96,10 +118,9 @@ fuzz_target!(|data: &[u8]| {
     if data.first().is_some_and(|b| b & 1 == 1) {
         let _ = cfg.apply_setting("SIPREGPROXYPOLICY", "simultaneous");
     }
-    let mut c = Client::new(cfg, XorShift(0x9E37_79B9_7F4A_7C15));
     let mut now = Instant::ZERO;
+    let mut c = Client::new(cfg, XorShift(0x9E37_79B9_7F4A_7C15), now);
     let mut last: Vec<Option<Transmit>> = vec![None, None, None];
-    c.handle_input(Input::Timeout(now));
     let mut deadline = drain(&mut c, &mut last);
     let mut rest = data.get(1..).unwrap_or(&[]);
     let mut steps = 0;
@@ -118,49 +139,31 @@ fuzz_target!(|data: &[u8]| {
                 }
                 c.handle_input(Input::Timeout(now));
             }
-            1 => c.handle_input(Input::Datagram {
-                now,
-                controller: ctl,
-                data: chunk,
-            }),
-            2 => c.handle_input(Input::Stream {
-                now,
-                controller: ctl,
-                data: chunk,
-            }),
-            3 => c.handle_input(Input::TransportError {
-                now,
-                controller: ctl,
-            }),
+            1 | 2 => {
+                check_parse(chunk);
+                c.handle_input(Input::Receive(now, ctl, chunk));
+            }
+            3 => c.handle_input(Input::TransportFailed(now, ctl)),
             4 | 5 | 6 => {
                 if let Some(Some(t)) = last.get(ctl).cloned() {
                     if let Some(resp) = matching_response(&t, chunk) {
-                        if t.target.transport.is_reliable() {
-                            c.handle_input(Input::Stream {
-                                now,
-                                controller: ctl,
-                                data: &resp,
-                            });
-                        } else {
-                            c.handle_input(Input::Datagram {
-                                now,
-                                controller: ctl,
-                                data: &resp,
-                            });
-                        }
+                        check_parse(&resp);
+                        c.handle_input(Input::Receive(now, ctl, &resp));
                     }
                 }
             }
             _ => {
                 if chunk.first().is_some_and(|b| *b == 0) {
-                    c.handle_input(Input::Unregister(now));
+                    c.handle_input(Input::Command(now, Command::Unregister));
                 } else {
                     let pw = String::from_utf8_lossy(chunk);
-                    c.handle_input(Input::Credentials {
+                    c.handle_input(Input::Command(
                         now,
-                        user: "1001",
-                        password: &pw,
-                    });
+                        Command::Credentials {
+                            user: "1001",
+                            password: &pw,
+                        },
+                    ));
                 }
             }
         }
