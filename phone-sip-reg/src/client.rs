@@ -461,10 +461,12 @@ pub struct Client<R> {
 }
 
 fn random_hex<R: Rng>(rng: &mut R, bytes: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes * 2);
     for _ in 0..bytes {
-        let b = rng.next_u32() & 0xff;
-        s.push_str(&format!("{b:02x}"));
+        let b = (rng.next_u32() & 0xff) as usize;
+        s.push(char::from(HEX[b >> 4]));
+        s.push(char::from(HEX[b & 0xf]));
     }
     s
 }
