@@ -14,7 +14,11 @@ use phone_boot::boot::record::{MAX_FIELDS, Record};
 fuzz_target!(|data: &[u8]| {
     let strict = Record::decode(data);
     let salvaged = Record::decode_lenient(data);
-    assert!(salvaged.damage.len() <= MAX_FIELDS + 4, "{}", salvaged.damage.len());
+    assert!(
+        salvaged.damage.len() <= MAX_FIELDS + 4,
+        "{}",
+        salvaged.damage.len()
+    );
     assert_eq!(
         Record::decode(&salvaged.record.encode()).as_ref(),
         Ok(&salvaged.record),
