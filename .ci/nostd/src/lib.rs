@@ -10,7 +10,9 @@ use core::alloc::{GlobalAlloc, Layout};
 // Use something from each crate so each one is really compiled and linked into this rlib.
 pub use phone_boot as boot;
 pub use phone_dhcp as dhcp;
+pub use phone_dns as dns;
 pub use phone_http as http;
+pub use phone_lldp as lldp;
 pub use phone_sansio as sansio;
 pub use phone_scep as scep;
 pub use phone_settings as settings;
