@@ -1,10 +1,10 @@
-//! `phone register`: register with SIP controllers (phone-sip-reg), with failover and refresh.
+//! `phone register`: register with SIP controllers (phone-sip-reg), with failover and refresh,
+//! on the one driver.
 //!
-//! The Sans-IO [`Client`] decides; this module owns the sockets. UDP uses one socket; each
-//! TCP/TLS controller gets a connection run by a thread that owns the stream (rustls with the
-//! ring provider, trusting the `--trust` PEM certificates), writes what the main loop hands it and
-//! reports what it reads. The main loop waits on one channel until the machine's next deadline.
-//! Output on stdout, one line per fact:
+//! The Sans-IO [`Client`] decides; [`SipPorts`] carries its transmits: one UDP socket for every
+//! UDP controller, one TCP or TLS connection per stream controller (non-blocking connect and
+//! handshake, TLS trusting `--trust`). SIGINT/SIGTERM un-register first (a second one exits at
+//! once). Output on stdout, one line per fact:
 //!
 //! ```text
 //! REGISTERED controller=10.77.3.1:5060 transport=udp expires=60
@@ -16,22 +16,20 @@
 //! answered (`--once`) or all failed for good; 2 on bad arguments; 3 when the credentials were
 //! rejected or are missing.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
-use phone_settings::Instant;
+use anyhow::{Context, Result, bail};
+use phone_sansio::Instant;
 use phone_sip_reg::{
-    Client, Config, Controller, CredentialsReason, Event, Failure, Input, Output,
-    RegistrationState, Transport, parse_controller_list,
+    Client, Command, Config, Controller, CredentialsReason, Event, Failure, Input,
+    RegistrationState, Transmit, Transport, parse_controller_list,
 };
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+
+use crate::cli::{SetArgs, TrustArgs};
+use crate::driver::{Adapter, Driven, Driver, Fact, Flow, Reactor, SipPorts, SipTransport};
+use crate::net::{SocketOptions, TlsPolicy, Trust, resolve};
+use crate::term::Display;
 
 /// Arguments of `phone register`.
 #[derive(clap::Args, Debug)]
@@ -50,14 +48,14 @@ pub struct Args {
     password: Option<String>,
     /// Further parameters as NAME=VALUE, e.g. REGISTERWAIT=60, FAILBACK_POLICY=auto,
     /// SIPREGPROXYPOLICY=simultaneous, WAIT_FOR_REGISTRATION_TIMER=8, FORCE_SIP_PASSWORD=...
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    sets: SetArgs,
     /// Un-register and exit 0 right after the first successful registration.
     #[arg(long)]
     once: bool,
     /// CA certificates (PEM) trusted for TLS controllers (TRUSTCERTS).
-    #[arg(long = "trust", value_name = "CA.pem")]
-    trust: Vec<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// The phone's address for Via and Contact (default: the source address towards the first
     /// controller).
     #[arg(long)]
@@ -65,34 +63,19 @@ pub struct Args {
     /// Local UDP port (0 = any).
     #[arg(long, default_value_t = 0)]
     local_port: u16,
+    /// Log level (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log: String,
 }
 
-/// What the socket threads and the signal handler tell the main loop.
-enum Msg {
-    Datagram(SocketAddr, Vec<u8>),
-    Stream {
-        controller: usize,
-        generation: u64,
-        data: Vec<u8>,
-    },
-    Closed {
-        controller: usize,
-        generation: u64,
-    },
-    Interrupt,
-}
-
-struct Conn {
-    target: Controller,
-    generation: u64,
-    writer: Sender<Vec<u8>>,
-}
-
+/// Runs `phone register`.
 pub fn run(args: Args) -> ExitCode {
-    match run_inner(args) {
+    let display = Display::new();
+    crate::term::init_tracing(&display, &args.log);
+    match run_inner(&args, &display) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("phone register: {e:#}");
+            display.log(&format!("phone register: {e:#}"));
             ExitCode::from(2)
         }
     }
@@ -104,56 +87,52 @@ fn build_config(args: &Args) -> Result<Config> {
     if cfg.controllers.is_empty() {
         bail!("--controllers is empty");
     }
-    cfg.domain = args.domain.clone();
-    cfg.user = args.user.clone();
-    cfg.password = args.password.clone();
+    cfg.domain.clone_from(&args.domain);
+    cfg.user.clone_from(&args.user);
+    cfg.password.clone_from(&args.password);
     cfg.user_agent = Some(format!("phone-boot/{}", env!("CARGO_PKG_VERSION")));
-    for s in &args.set {
-        let (name, value) = s
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--set {s:?}: expected NAME=VALUE"))?;
-        cfg.apply_setting(name, value)
+    for s in &args.sets.sets {
+        cfg.apply_setting(&s.name, &s.value)
             .with_context(|| format!("--set {s}"))?;
     }
     Ok(cfg)
 }
 
-fn tls_config(trust: &[PathBuf]) -> Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for path in trust {
-        for cert in CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("--trust {}", path.display()))?
-        {
-            let cert = cert.with_context(|| format!("--trust {}", path.display()))?;
-            roots
-                .add(cert)
-                .with_context(|| format!("--trust {}", path.display()))?;
-        }
+/// How a controller is reached, in the driver's terms.
+#[must_use]
+pub fn sip_transport(t: Transport) -> SipTransport {
+    match t {
+        Transport::Udp => SipTransport::Udp,
+        Transport::Tcp => SipTransport::Tcp,
+        Transport::Tls => SipTransport::Tls,
     }
-    if roots.is_empty() {
-        bail!("a TLS controller needs --trust CA.pem (TRUSTCERTS)");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
 }
 
-fn addr(c: &Controller) -> Result<SocketAddr> {
-    let ip: IpAddr = c
-        .host
-        .parse()
-        .with_context(|| format!("controller host {}", c.host))?;
-    Ok(SocketAddr::new(ip, c.port))
+/// Carries out one SIP transmit on `ports`, feeding a failure known at once back to `client`.
+pub fn send_sip(
+    ports: &mut SipPorts,
+    io: &mut Reactor,
+    t: &Transmit,
+) -> Option<crate::driver::PeerFact<'static, usize>> {
+    ports.send(
+        io,
+        t.controller,
+        &t.target.host,
+        t.target.port,
+        sip_transport(t.target.transport),
+        &t.payload,
+    )
 }
 
-fn show(c: &Controller) -> String {
+/// `controller=HOST:PORT transport=T`, as the lab tests read it.
+#[must_use]
+pub fn show(c: &Controller) -> String {
     format!("controller={}:{} transport={}", c.host, c.port, c.transport)
 }
 
-fn describe(f: &Failure) -> String {
+/// A failure as the phone's log line says it.
+#[must_use]
+pub fn describe(f: &Failure) -> String {
     match f {
         Failure::Timeout => "no answer (WAIT_FOR_REGISTRATION_TIMER)".into(),
         Failure::Transport => "transport error".into(),
@@ -171,398 +150,227 @@ fn describe(f: &Failure) -> String {
         Failure::IntervalTooBrief => "423 Interval Too Brief without a usable Min-Expires".into(),
         Failure::Redirect => "unusable redirect".into(),
         Failure::Status(s) => format!("status {s}"),
+        other => other.to_string(),
     }
 }
 
-fn run_inner(args: Args) -> Result<ExitCode> {
-    let mut cfg = build_config(&args)?;
-    let first = addr(&cfg.controllers[0])?;
-    let local_ip = match args.local_ip {
-        Some(ip) => ip,
-        None => {
-            let probe = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-            probe
-                .connect(first)
-                .context("no route to the first controller")?;
-            probe.local_addr()?.ip()
-        }
-    };
-    let udp = UdpSocket::bind(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        args.local_port,
-    ))
-    .context("binding the UDP socket")?;
-    cfg.local_host = local_ip.to_string();
-    cfg.local_port = udp.local_addr()?.port();
-    let needs_tls = cfg
-        .controllers
-        .iter()
-        .any(|c| c.transport == Transport::Tls);
-    let tls = if needs_tls {
-        Some(tls_config(&args.trust)?)
-    } else {
-        None
-    };
-    let controllers = cfg.controllers.clone();
+type Sip = Client<rand::rngs::StdRng>;
 
-    let (tx, rx) = mpsc::channel::<Msg>();
-    {
-        let tx = tx.clone();
-        ctrlc::set_handler(move || {
-            let _ = tx.send(Msg::Interrupt);
-        })
-        .context("installing the signal handler")?;
-    }
-    {
-        let udp = udp.try_clone()?;
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65_535];
-            loop {
-                match udp.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        if tx.send(Msg::Datagram(from, buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-    }
-
-    let rng: rand::rngs::StdRng = rand::make_rng();
-    let mut client = Client::new(cfg, rng);
-    let origin = std::time::Instant::now();
-    let now =
-        || Instant::from_micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX));
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
-    let mut generation = 0u64;
-    let mut exit: Option<ExitCode> = None;
-    let mut unregistering = false;
-    let mut announced: Option<(usize, u32)> = None;
-    client.handle_input(Input::Timeout(now()));
-    loop {
-        // Drain the machine.
-        let deadline = loop {
-            match client.poll_output() {
-                Output::Transmit(t) => {
-                    let target = t.target.clone();
-                    let sent = match target.transport {
-                        Transport::Udp => addr(&target)
-                            .and_then(|a| Ok(udp.send_to(&t.payload, a)?))
-                            .map(|_| ()),
-                        Transport::Tcp | Transport::Tls => {
-                            let fresh = conns.get(&t.controller).is_none_or(|c| c.target != target);
-                            if fresh {
-                                generation += 1;
-                                match connect(
-                                    &target,
-                                    tls.clone(),
-                                    t.controller,
-                                    generation,
-                                    tx.clone(),
-                                ) {
-                                    Ok(writer) => {
-                                        conns.insert(
-                                            t.controller,
-                                            Conn {
-                                                target: target.clone(),
-                                                generation,
-                                                writer,
-                                            },
-                                        );
-                                    }
-                                    Err(e) => {
-                                        conns.remove(&t.controller);
-                                        eprintln!("connect {}: {e:#}", show(&target));
-                                    }
-                                }
-                            }
-                            match conns.get(&t.controller) {
-                                Some(c) => c
-                                    .writer
-                                    .send(t.payload)
-                                    .map_err(|_| anyhow!("connection closed")),
-                                None => Err(anyhow!("not connected")),
-                            }
-                        }
-                    };
-                    if let Err(e) = sent {
-                        eprintln!("send to {}: {e:#}", show(&target));
-                        conns.remove(&t.controller);
-                        client.handle_input(Input::TransportError {
-                            now: now(),
-                            controller: t.controller,
-                        });
-                    }
-                }
-                Output::Event(e) => {
-                    if let Some(code) = on_event(
-                        &mut client,
-                        &controllers,
-                        &e,
-                        &mut conns,
-                        &args,
-                        &mut announced,
-                        now(),
-                    ) {
-                        exit = Some(code);
-                        if !unregistering {
-                            unregistering = true;
-                            client.handle_input(Input::Unregister(now()));
-                        }
-                    }
-                    if e == Event::Stopped {
-                        return Ok(exit.unwrap_or(ExitCode::SUCCESS));
-                    }
-                }
-                Output::Timeout(t) => break t,
-            }
-        };
-        let wait = deadline
-            .saturating_duration_since(now())
-            .min(Duration::from_secs(3600));
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Datagram(from, data)) => {
-                if let Some(i) = controller_of(&controllers, from) {
-                    client.handle_input(Input::Datagram {
-                        now: now(),
-                        controller: i,
-                        data: &data,
-                    });
-                }
-            }
-            Ok(Msg::Stream {
-                controller,
-                generation: g,
-                data,
-            }) => {
-                if conns.get(&controller).is_some_and(|c| c.generation == g) {
-                    client.handle_input(Input::Stream {
-                        now: now(),
-                        controller,
-                        data: &data,
-                    });
-                }
-            }
-            Ok(Msg::Closed {
-                controller,
-                generation: g,
-            }) => {
-                if conns.get(&controller).is_some_and(|c| c.generation == g) {
-                    conns.remove(&controller);
-                    client.handle_input(Input::TransportError {
-                        now: now(),
-                        controller,
-                    });
-                }
-            }
-            Ok(Msg::Interrupt) => {
-                if unregistering {
-                    eprintln!("phone register: interrupted again, exiting without waiting");
-                    return Ok(ExitCode::from(130));
-                }
-                eprintln!("phone register: interrupted, un-registering");
-                unregistering = true;
-                client.handle_input(Input::Unregister(now()));
-            }
-            Err(RecvTimeoutError::Timeout) => client.handle_input(Input::Timeout(now())),
-            Err(RecvTimeoutError::Disconnected) => bail!("internal channel closed"),
-        }
-    }
+/// `phone register`'s side of the driver.
+struct RegisterIo {
+    ports: SipPorts,
+    controllers: Vec<Controller>,
+    display: Display,
+    once: bool,
+    announced: Option<(usize, u32)>,
+    unregistering: bool,
+    exit: Option<ExitCode>,
 }
 
-/// Which controller a datagram came from (by its configured address).
-fn controller_of(controllers: &[Controller], from: SocketAddr) -> Option<usize> {
-    controllers
-        .iter()
-        .position(|c| c.transport == Transport::Udp && addr(c).is_ok_and(|a| a == from))
-}
-
-/// Print an event; `Some(code)` = stop (un-register, then exit with `code`).
-fn on_event(
-    client: &mut Client<rand::rngs::StdRng>,
-    controllers: &[Controller],
-    e: &Event,
-    conns: &mut HashMap<usize, Conn>,
-    args: &Args,
-    announced: &mut Option<(usize, u32)>,
-    now: Instant,
-) -> Option<ExitCode> {
-    let name = |i: usize| {
-        controllers
+impl RegisterIo {
+    fn name(&self, i: usize) -> String {
+        self.controllers
             .get(i)
             .map_or_else(|| format!("controller={i}"), show)
-    };
-    match e {
-        Event::Registering { controller } => {
-            eprintln!("Registering... {}", name(*controller));
-            None
+    }
+
+    fn stop(&mut self, client: &mut Sip, code: ExitCode, now: Instant) {
+        self.exit.get_or_insert(code);
+        if !self.unregistering {
+            self.unregistering = true;
+            client.handle_input(Input::Command(now, Command::Unregister));
         }
-        Event::Registered {
-            controller,
-            expires,
-        } => {
-            if !matches!(
-                client.state(*controller),
-                Some(RegistrationState::Registered { .. })
-            ) {
-                // A registration beyond the policy's count; it is being removed already.
-                eprintln!("registered with {} (not kept)", name(*controller));
-                return None;
+    }
+
+    fn on_event(&mut self, client: &mut Sip, io: &mut Reactor, e: Event, now: Instant) -> Flow {
+        let code = match e {
+            Event::Registering { controller } => {
+                self.display
+                    .log(&format!("Registering... {}", self.name(controller)));
+                None
             }
-            println!("REGISTERED {} expires={expires}", name(*controller));
-            *announced = Some((*controller, *expires));
-            if args.once && client.active() == Some(*controller) {
-                return Some(ExitCode::SUCCESS);
-            }
-            None
-        }
-        Event::ActiveController(Some(i)) => {
-            println!("ACTIVE {}", name(*i));
-            if args.once && announced.is_some_and(|(c, _)| c == *i) {
-                return Some(ExitCode::SUCCESS);
-            }
-            None
-        }
-        Event::ActiveController(None) => {
-            println!("ACTIVE none");
-            None
-        }
-        Event::ControllerFailed { controller, cause } => {
-            eprintln!("{}: {}", name(*controller), describe(cause));
-            conns.remove(controller);
-            None
-        }
-        Event::CredentialsRequired {
-            reason,
-            controller,
-            realm,
-        } => {
-            let who = controller.map(name).unwrap_or_default();
-            match reason {
-                CredentialsReason::Rejected => eprintln!(
-                    "Registration failed: credentials rejected by {who} (realm {}); check --user/--password",
-                    realm.as_deref().unwrap_or("?")
-                ),
-                CredentialsReason::Missing => {
-                    eprintln!("Registration failed: {who} asks for credentials; give --password");
+            Event::Registered {
+                controller,
+                expires,
+            } => {
+                if !matches!(
+                    client.state(controller),
+                    Some(RegistrationState::Registered { .. })
+                ) {
+                    // A registration beyond the policy's count; it is being removed already.
+                    self.display.log(&format!(
+                        "registered with {} (not kept)",
+                        self.name(controller)
+                    ));
+                    return Flow::Continue;
                 }
+                self.display.line(&format!(
+                    "REGISTERED {} expires={expires}",
+                    self.name(controller)
+                ));
+                self.announced = Some((controller, expires));
+                (self.once && client.active() == Some(controller)).then_some(ExitCode::SUCCESS)
             }
-            Some(ExitCode::from(3))
-        }
-        Event::RegistrationFailed { retry_at } => {
-            match retry_at {
-                Some(at) => {
-                    let secs = at.saturating_duration_since(now).as_secs();
-                    eprintln!("Registration failed: no controller answered; retrying in {secs} s");
-                    if args.once {
-                        return Some(ExitCode::from(1));
-                    }
-                }
-                None => {
-                    eprintln!("Registration failed: every controller refused");
-                    return Some(ExitCode::from(1));
-                }
+            Event::ActiveController(Some(i)) => {
+                self.display.line(&format!("ACTIVE {}", self.name(i)));
+                (self.once && self.announced.is_some_and(|(c, _)| c == i))
+                    .then_some(ExitCode::SUCCESS)
             }
-            None
+            Event::ActiveController(None) => {
+                self.display.line("ACTIVE none");
+                None
+            }
+            Event::ControllerFailed { controller, cause } => {
+                self.display
+                    .log(&format!("{}: {}", self.name(controller), describe(&cause)));
+                self.ports.close(io, controller);
+                None
+            }
+            Event::CredentialsRequired {
+                reason,
+                controller,
+                realm,
+            } => {
+                let who = controller.map(|c| self.name(c)).unwrap_or_default();
+                match reason {
+                    CredentialsReason::Rejected => self.display.log(&format!(
+                        "Registration failed: credentials rejected by {who} (realm {}); check --user/--password",
+                        realm.as_deref().unwrap_or("?")
+                    )),
+                    CredentialsReason::Missing => self.display.log(&format!(
+                        "Registration failed: {who} asks for credentials; give --password"
+                    )),
+                }
+                Some(ExitCode::from(3))
+            }
+            Event::RegistrationFailed { retry_at: Some(at) } => {
+                let secs = at.saturating_duration_since(now).as_secs();
+                self.display.log(&format!(
+                    "Registration failed: no controller answered; retrying in {secs} s"
+                ));
+                self.once.then(|| ExitCode::from(1))
+            }
+            Event::RegistrationFailed { retry_at: None } => {
+                self.display
+                    .log("Registration failed: every controller refused");
+                Some(ExitCode::from(1))
+            }
+            Event::Unregistered { controller } => {
+                self.display
+                    .line(&format!("UNREGISTERED {}", self.name(controller)));
+                None
+            }
+            Event::Stopped => return Flow::Stop,
+            other => {
+                self.display.log(&format!("phone register: {other}"));
+                None
+            }
+        };
+        if let Some(code) = code {
+            self.stop(client, code, now);
         }
-        Event::Unregistered { controller } => {
-            println!("UNREGISTERED {}", name(*controller));
-            None
-        }
-        Event::Stopped => None,
+        Flow::Continue
     }
 }
 
-/// Open a TCP (and TLS) connection to `target` and run it on a thread that owns the stream:
-/// it writes what arrives on the returned sender and reports reads and the close to `to_main`.
-fn connect(
-    target: &Controller,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    controller: usize,
-    generation: u64,
-    to_main: Sender<Msg>,
-) -> Result<Sender<Vec<u8>>> {
-    let a = addr(target)?;
-    let tcp = TcpStream::connect_timeout(&a, Duration::from_secs(5))?;
-    tcp.set_nodelay(true)?;
-    tcp.set_read_timeout(Some(Duration::from_millis(20)))?;
-    let (wtx, wrx) = mpsc::channel::<Vec<u8>>();
-    let stream: Box<dyn ReadWrite> = match target.transport {
-        Transport::Tls => {
-            let cfg = tls.ok_or_else(|| anyhow!("TLS not configured"))?;
-            let name = ServerName::IpAddress(a.ip().into());
-            let conn = rustls::ClientConnection::new(cfg, name)?;
-            Box::new(rustls::StreamOwned::new(conn, tcp))
-        }
-        _ => Box::new(tcp),
-    };
-    std::thread::spawn(move || pump(stream, &wrx, &to_main, controller, generation));
-    Ok(wtx)
-}
-
-trait ReadWrite: Read + Write + Send {}
-impl<T: Read + Write + Send> ReadWrite for T {}
-
-fn pump(
-    mut s: Box<dyn ReadWrite>,
-    writes: &Receiver<Vec<u8>>,
-    to_main: &Sender<Msg>,
-    controller: usize,
-    generation: u64,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        loop {
-            match writes.try_recv() {
-                Ok(data) => {
-                    if s.write_all(&data).and_then(|()| s.flush()).is_err() {
-                        let _ = to_main.send(Msg::Closed {
-                            controller,
-                            generation,
-                        });
-                        return;
-                    }
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-                // The main loop dropped this connection.
-                Err(mpsc::TryRecvError::Disconnected) => return,
-            }
-        }
-        match s.read(&mut buf) {
-            Ok(0) => {
-                let _ = to_main.send(Msg::Closed {
-                    controller,
-                    generation,
-                });
-                return;
-            }
-            Ok(n) => {
-                if to_main
-                    .send(Msg::Stream {
-                        controller,
-                        generation,
-                        data: buf[..n].to_vec(),
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                let _ = to_main.send(Msg::Closed {
-                    controller,
-                    generation,
-                });
-                return;
-            }
+impl Adapter<Sip> for RegisterIo {
+    fn transmit(&mut self, io: &mut Reactor, client: &mut Sip, t: Transmit, now: Instant) {
+        if let Some(f) = send_sip(&mut self.ports, io, &t) {
+            self.display
+                .log(&format!("send to {}: transport error", show(&t.target)));
+            client.handle_input(f.input(now));
         }
     }
+
+    fn fact(&mut self, _io: &mut Reactor, client: &mut Sip, fact: &Fact<'_>, now: Instant) -> bool {
+        if let Fact::Signal(_) = fact {
+            if self.unregistering {
+                self.display
+                    .log("phone register: interrupted again, exiting without waiting");
+                self.exit = Some(ExitCode::from(130));
+                // Ends at the next tick.
+            } else {
+                self.display
+                    .log("phone register: interrupted, un-registering");
+                self.stop(client, ExitCode::SUCCESS, now);
+            }
+            return true;
+        }
+        match self.ports.fact(fact) {
+            Some(Some(f)) => {
+                client.handle_input(f.input(now));
+                true
+            }
+            Some(None) => true,
+            None => false,
+        }
+    }
+
+    fn tick(&mut self, _io: &mut Reactor, _client: &mut Sip, _now: Instant) -> Flow {
+        if self.unregistering && self.exit.is_some_and(|c| c == ExitCode::from(130)) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+/// The source address the kernel would use towards `to` (a route lookup; nothing is sent).
+///
+/// # Errors
+/// No route to `to`.
+pub fn source_address(to: SocketAddr) -> std::io::Result<IpAddr> {
+    let probe = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    probe.connect(to)?;
+    Ok(probe.local_addr()?.ip())
+}
+
+fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
+    let mut cfg = build_config(args)?;
+    let first = &cfg.controllers[0];
+    let first = resolve(&first.host, first.port)?;
+    let local_ip = match args.local_ip {
+        Some(ip) => ip,
+        None => source_address(first).context("no route to the first controller")?,
+    };
+    let trust = Trust::new().with_pems(args.trust.trust.iter().map(|t| t.pem.as_slice()));
+    if trust.is_empty()
+        && cfg
+            .controllers
+            .iter()
+            .any(|c| c.transport == Transport::Tls)
+    {
+        bail!("a TLS controller needs --trust CA.pem (TRUSTCERTS)");
+    }
+    let tls = TlsPolicy::new(&trust, None)?;
+    let mut driver = Driver::new()?;
+    driver.io.catch_signals(&[libc::SIGINT, libc::SIGTERM])?;
+    let ports = SipPorts::open(
+        &mut driver.io,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.local_port),
+        SocketOptions::default(),
+        tls,
+    )
+    .context("binding the UDP socket")?;
+    cfg.local_host = local_ip.to_string();
+    cfg.local_port = ports.local_addr(&driver.io)?.port();
+    let controllers = cfg.controllers.clone();
+    let rng: rand::rngs::StdRng = rand::make_rng();
+    let client = Client::new(cfg, rng, driver.io.now());
+    let io = RegisterIo {
+        ports,
+        controllers,
+        display: display.clone(),
+        once: args.once,
+        announced: None,
+        unregistering: false,
+        exit: None,
+    };
+    let mut task = Driven::new(
+        client,
+        io,
+        |m: &mut Sip, a: &mut RegisterIo, io: &mut Reactor, e, now| a.on_event(m, io, e, now),
+    );
+    driver.run(&mut [&mut task])?;
+    Ok(task.adapter.exit.unwrap_or(ExitCode::SUCCESS))
 }
