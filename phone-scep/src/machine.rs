@@ -13,7 +13,7 @@
 //! the connection number is used, the senderNonce drawn, the pkiMessage signed and encrypted,
 //! the self-signed certificate made, the CertPoll counted and the poll timer consumed. A
 //! caller that polls nothing moves none of them. A taken request that fails in transport
-//! ([`Input::TransportFailed`](phone_sansio::Input::TransportFailed), a reset, a timeout) is
+//! ([`Input::TransportFailed`], a reset, a timeout) is
 //! retried per [`RetryPolicy`] on a new connection with the same transactionID and a fresh
 //! senderNonce (RFC 8894 §3.2.1.1, §3.2.1.5); facts about the old connection are ignored.
 
