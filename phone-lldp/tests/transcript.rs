@@ -529,3 +529,25 @@ fn commit_on_take() {
     assert_eq!(next, t + Duration::from_secs(30));
     assert_eq!(a.stats().sent, 5);
 }
+
+#[test]
+fn shutdown_withdraws_a_policy_in_force() {
+    let mut t = agent(config(Mode::On));
+    t.input(Input::Receive(
+        secs(1),
+        (),
+        &switch_frame(120, true, Some(voice(30))),
+    ));
+    t.input(Input::Command(secs(2), Command::Shutdown));
+    let ev: Vec<Event> = events_at(&t).into_iter().map(|(_, e)| e).collect();
+    assert!(matches!(
+        &ev[..],
+        [
+            Event::Neighbour { .. },
+            Event::VoicePolicy { vlan: 30, .. },
+            Event::PolicyWithdrawn
+        ]
+    ));
+    assert_eq!(t.machine.voice_policy(), None);
+    assert!(!t.machine.transmitting());
+}

@@ -40,10 +40,11 @@ pub struct Config {
     pub max_ttl: Duration,
     /// Names kept in the cache ([`DEFAULT_CACHE_ENTRIES`]; 0 turns caching off).
     pub cache_entries: usize,
-    /// Names resolved at once; a further name fails with
+    /// Names resolved at once (at least 1); a further name fails with
     /// [`Error::TooManyQueries`](crate::Error::TooManyQueries) ([`DEFAULT_MAX_QUERIES`]).
     pub max_queries: usize,
-    /// Addresses kept from one answer, in the server's order ([`DEFAULT_MAX_ADDRS`]).
+    /// Addresses kept from one answer, in the server's order (at least 1;
+    /// [`DEFAULT_MAX_ADDRS`]).
     pub max_addrs: usize,
 }
 

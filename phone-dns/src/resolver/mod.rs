@@ -211,6 +211,8 @@ impl<R: Rng> Resolver<R> {
     pub fn new(mut config: Config, rng: R, now: Instant) -> Resolver<R> {
         config.tries = config.tries.max(1);
         config.retry_interval = config.retry_interval.max(MIN_RETRY_INTERVAL);
+        config.max_queries = config.max_queries.max(1);
+        config.max_addrs = config.max_addrs.max(1);
         Resolver {
             servers: config.usable_servers(),
             cache: Cache::new(config.cache_entries),

@@ -80,7 +80,8 @@ pub enum Command<'a> {
     /// The System Name (the DHCP host name).
     SystemName(&'a str),
     /// Stop: a last frame with TTL 0 tells the neighbours to forget the phone (when any frame
-    /// was sent), then nothing more is sent or received.
+    /// was sent), then nothing more is sent or received. A voice policy in force is withdrawn
+    /// ([`Event::PolicyWithdrawn`]).
     Shutdown,
 }
 
@@ -515,6 +516,7 @@ impl Machine for Agent {
                         Shutdown::Done
                     };
                     self.neighbours.clear();
+                    self.recompute();
                     self.undo = None;
                 }
             },
