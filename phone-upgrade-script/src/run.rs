@@ -321,36 +321,48 @@ impl Run {
         }));
     }
 
-    /// Make `bytes` the current file. Finding its labels reads it once, which counts against
-    /// [`Limits::max_scan_bytes`]: a file that does not fit ends the run at `at_line` (the GET).
+    /// Make `bytes` the current file. Finding its labels reads it once, and sorting them costs
+    /// about their bytes times log2 of their number; both count against
+    /// [`Limits::max_scan_bytes`]: a file that does not fit ends the run at `at_line` (the GET)
+    /// and does not become the current file.
     fn load(&mut self, name: Vec<u8>, bytes: Vec<u8>, at_line: u32) {
         if !self.charge(u64::try_from(bytes.len()).unwrap_or(u64::MAX)) {
             self.scan_limit(at_line);
             return;
         }
-        self.file_names.push(name);
-        self.buf = bytes;
-        self.format = FileFormat::detect(&self.buf);
-        self.pos = self.format.start();
-        self.line = 0;
-        self.labels.clear();
-        for kind in self.format.diagnostics() {
-            self.warn(1, WarningKind::Line(kind));
-        }
-        for l in self.format.lines(&self.buf) {
+        let format = FileFormat::detect(&bytes);
+        let mut labels = Vec::new();
+        let mut label_bytes = 0u64;
+        for l in format.lines(&bytes) {
             if l.text.first() != Some(&b'#') {
                 continue;
             }
             if let Some(Statement::Label { name }) = parse::parse_line(l.text).statement {
-                self.labels.push(LabelTarget {
+                label_bytes += u64::try_from(name.len()).unwrap_or(u64::MAX);
+                labels.push(LabelTarget {
                     upper: name.to_ascii_uppercase(),
                     next: l.next,
                     line: l.number,
                 });
             }
         }
+        // A sort compares each label about log2(n) times, each compare up to its length.
+        let depth = u64::from(usize::BITS - labels.len().leading_zeros());
+        if !self.charge(label_bytes.saturating_add(1).saturating_mul(depth)) {
+            self.scan_limit(at_line);
+            return;
+        }
         // Stable sort: among equal names the first definition stays first and counts (Decision 9).
-        self.labels.sort_by(|a, b| a.upper.cmp(&b.upper));
+        labels.sort_by(|a, b| a.upper.cmp(&b.upper));
+        self.file_names.push(name);
+        self.buf = bytes;
+        self.format = format;
+        self.pos = format.start();
+        self.line = 0;
+        self.labels = labels;
+        for kind in format.diagnostics() {
+            self.warn(1, WarningKind::Line(kind));
+        }
     }
 
     /// Index of the file being run (0 = the first script).

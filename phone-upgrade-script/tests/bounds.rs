@@ -158,6 +158,34 @@ fn file_beyond_the_scan_bound_stops_at_the_get() {
     );
 }
 
+/// Sorting a file's labels counts too (about their bytes times log2 of their number): many long
+/// labels with a common prefix cost more than reading the file once.
+#[test]
+fn sorting_long_labels_counts_against_the_scan_bound() {
+    let mut script = Vec::new();
+    for i in 0..1000 {
+        script.extend_from_slice(b"# ");
+        script.extend(std::iter::repeat_n(b'A', 1000));
+        script.extend_from_slice(format!("{i}\n").as_bytes());
+    }
+    let mut limits = Limits::default();
+    limits.max_scan_bytes = 2 * script.len() as u64;
+    let o = run_with(&script, &[], &[], "r", limits);
+    assert_eq!(
+        o.result,
+        Err(RunError::ScanLimit {
+            file: 0,
+            line: 0,
+            max: limits.max_scan_bytes
+        })
+    );
+    assert!(o.run.scanned() <= limits.max_scan_bytes);
+    // With room for the sort (~1 MB of labels x 10), it runs.
+    limits.max_scan_bytes = 16 * script.len() as u64;
+    let o = run_with(&script, &[], &[], "r", limits);
+    assert_eq!(o.result, Ok(()));
+}
+
 /// The bound is exact: a run that needs exactly `max_scan_bytes` completes; one byte less stops.
 #[test]
 fn scan_bound_is_exact() {
