@@ -143,8 +143,16 @@ fn has_line(o: &CmdOutput, line: &str) -> bool {
     o.stdout.lines().any(|l| l == line)
 }
 
+/// The slot record in the state directory's one record (`record.bin`, shared with `phone
+/// boot`), in its text form (`active: B`, `state: confirmed`, ...).
+fn slot_record(state: &Path) -> String {
+    let bytes = std::fs::read(state.join("record.bin")).unwrap();
+    let record = phone_boot::boot::record::Record::decode(&bytes).unwrap();
+    record.slots.unwrap().encode()
+}
+
 fn active_slot(state: &Path) -> String {
-    let rec = std::fs::read_to_string(state.join("boot-record.txt")).unwrap();
+    let rec = slot_record(state);
     rec.lines()
         .find_map(|l| l.strip_prefix("active: "))
         .unwrap()
@@ -205,7 +213,7 @@ fn https_trust_fallback_auth_failover_and_firmware_checks() {
     assert!(o.stdout.contains("boot: slot B new.bin"), "{}", stdout(&o));
     assert!(has_line(&o, "SOFTWARE=unchanged"));
     assert!(!o.stdout.contains("/new.bin"), "{}", stdout(&o));
-    let rec = std::fs::read_to_string(st.join("boot-record.txt")).unwrap();
+    let rec = slot_record(&st);
     assert!(rec.contains("state: confirmed"), "{rec}");
 
     // The lab CA untrusted: HTTPS fails, HTTP is used.
@@ -367,9 +375,11 @@ fn sigkill_during_flash_write_keeps_the_old_slot_and_the_next_run_completes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The image is written to slot-b.bin.part, renamed over slot-b.bin at the commit.
     let slot_b = state.join("slot-b.bin");
+    let part_b = state.join("slot-b.bin.part");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::metadata(&slot_b).map(|m| m.len()).unwrap_or(0) < 100_000 {
+    while std::fs::metadata(&part_b).map(|m| m.len()).unwrap_or(0) < 100_000 {
         assert!(
             child.try_wait().unwrap().is_none(),
             "phone files ended before the flash write"
@@ -380,8 +390,12 @@ fn sigkill_during_flash_write_keeps_the_old_slot_and_the_next_run_completes() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(
-        std::fs::metadata(&slot_b).unwrap().len() < 600_000,
+        std::fs::metadata(&part_b).unwrap().len() < 600_000,
         "killed too late"
+    );
+    assert!(
+        !slot_b.exists(),
+        "the slot is not replaced before the commit"
     );
     assert_eq!(
         active_slot(&state),

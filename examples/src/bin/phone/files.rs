@@ -1,60 +1,55 @@
-//! `phone files`: the file stage alone on std networking (phone-boot's `FileStage`).
+//! `phone files`: the file stage alone (phone-boot's `FileStage`) on the one driver.
 //!
-//! State directory (kept across runs, like a phone's non-volatile memory):
-//! - `settings.bin`: the settings store of the last boot (phone-settings encoding);
-//! - `trust/*.pem`: preinstalled HTTPS trust anchors (`--trust`), `trust/certs/*`: TRUSTCERTS
-//!   files downloaded by earlier boots;
-//! - `firmware-pub.pem`: the trusted firmware key (`--firmware-key`);
-//! - `slot-a.bin`, `slot-b.bin`, `boot-record.txt`: the A/B flash (phone-boot/FIRMWARE.md);
-//! - `languages/`: downloaded language files.
+//! The stage's GETs are phone-http connections carried by [`HttpAdapter`] (non-blocking connect
+//! and TLS; TLSSRVRID as each connection's `Tls::check_identity`), its flash operations go to
+//! the state directory's A/B slot writer through [`FlashPort`] (a slow emulated flash completes
+//! by a driver timer, never a sleep). The state directory is the one of `phone boot`
+//! ([`crate::state_dir`]): `record.bin` holds the settings of the last good run, TRUSTCERTS and
+//! the slots; `trust/` the `--trust` anchors; `firmware-pub.pem` the firmware key.
 
-use std::fs;
-use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use phone_boot::display::DisplayEvent;
-use phone_boot::flash::{BootRecord, FlashOp, Slot, SlotImage};
-use phone_boot::stage::{FileStage, Input, Output, Scheme, Server, Software, StageConfig};
-use phone_settings::{Instant, Source, Store};
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
-    SignatureScheme, StreamOwned,
+use anyhow::{Context, Result};
+use phone_boot::boot::record::Record;
+use phone_boot::files::display::DisplayEvent;
+use phone_boot::files::warning::{FileKind, FileWarning};
+use phone_boot::files::{
+    Event, FileStage, Peer, Scheme, Software, StageConfig, StageResult, Transmit,
 };
+use phone_boot::firmware::FirmwareKey;
+use phone_sansio::{Instant, Machine as _};
+use phone_settings::{Source, Store};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+
+use crate::cli::{IdentityArgs, SetArgs, StateArgs, TrustArgs};
+use crate::driver::{
+    Adapter, Driven, Driver, Fact, FlashDone, FlashPort, Flow, HttpAdapter, Reactor,
+};
+use crate::net::{SocketOptions, TlsPolicy, Trust};
+use crate::state_dir::{PowerOn, StateDir};
+use crate::term::Display;
 
 /// Arguments of `phone files`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The phone's non-volatile state (created if missing).
-    #[arg(long)]
-    state_dir: PathBuf,
+    #[command(flatten)]
+    state: StateArgs,
     /// MODEL, e.g. 9611G.
     #[arg(long)]
     model: String,
-    /// MAC address (12 hex digits, separators allowed).
-    #[arg(long)]
-    mac: String,
-    /// SERIALNO.
-    #[arg(long, default_value = "SN0000000001")]
-    serial: String,
+    #[command(flatten)]
+    id: IdentityArgs,
     /// A parameter as DHCP/SSON would give it (repeatable), e.g. HTTPSRVR=10.0.0.5.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    sets: Vec<String>,
-    /// Preinstall a PEM trust anchor for HTTPS (repeatable; kept in the state directory).
-    #[arg(long = "trust", value_name = "CA.pem")]
-    trust: Vec<PathBuf>,
+    #[command(flatten)]
+    sets: SetArgs,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Install the trusted firmware public key (kept in the state directory).
     #[arg(long, value_name = "PUB.pem")]
-    firmware_key: Option<PathBuf>,
+    firmware_key: Option<std::path::PathBuf>,
     /// Walks of the server list before giving up.
     #[arg(long, default_value_t = 3)]
     walk_rounds: u32,
@@ -67,289 +62,143 @@ pub struct Args {
     /// Bytes per flash write.
     #[arg(long, default_value_t = 64 * 1024)]
     flash_chunk: usize,
+    /// Log level (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log: String,
 }
 
+/// Runs `phone files`.
 pub fn run(args: Args) -> ExitCode {
-    match run_stage(&args) {
+    let display = Display::new();
+    crate::term::init_tracing(&display, &args.log);
+    match run_stage(&args, &display) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("phone files: {e:#}");
+            display.log(&format!("phone files: {e:#}"));
             ExitCode::from(2)
         }
     }
 }
 
-fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let hex: String = s.chars().filter(char::is_ascii_hexdigit).collect();
-    if hex.len() != 12
-        || s.chars()
-            .any(|c| !c.is_ascii_hexdigit() && !":-.".contains(c))
-    {
-        bail!("--mac {s:?}: expected 12 hex digits");
+/// The state directory as `phone files` and `phone boot` open it: created if missing, `--trust`
+/// anchors and `--firmware-key` installed, the record loaded (a damaged one is logged and the
+/// phone starts from the factory state), the firmware key read back.
+///
+/// # Errors
+/// The directory cannot be created or written, or the firmware key does not parse.
+pub fn open_state(
+    dir: &Path,
+    trust: &TrustArgs,
+    firmware_key: Option<&Path>,
+    display: &Display,
+) -> Result<(StateDir, Record, Option<FirmwareKey>)> {
+    let state = StateDir::open(dir).with_context(|| format!("creating {}", dir.display()))?;
+    state
+        .install_trust(&trust.trust)
+        .context("installing the --trust anchors")?;
+    if let Some(k) = firmware_key {
+        crate::firmware::load_firmware_key(k)?;
+        let pem = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
+        state
+            .install_firmware_key(&pem)
+            .context("installing the firmware key")?;
     }
-    let mut mac = [0u8; 6];
-    for (i, b) in mac.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+    let key = match state.firmware_key().context("reading the firmware key")? {
+        Some(pem) => Some(crate::firmware::parse_firmware_key(
+            &String::from_utf8_lossy(&pem),
+        )?),
+        None => None,
+    };
+    let loaded = state.load_record().context("reading the record")?;
+    if let Some(e) = &loaded.damaged {
+        display.log(&format!(
+            "warning: record.bin unreadable ({e}); starting from the factory state"
+        ));
     }
-    Ok(mac)
+    Ok((state, loaded.record, key))
 }
 
-/// The flash of the reference phone: two slot files and the boot record in the state dir.
-struct FileFlash {
-    dir: PathBuf,
-    ms_per_chunk: u64,
+/// The trust anchors of a record in a state directory: `--trust` anchors, TRUSTCERTS from
+/// earlier boots, and the SCEP CA chain.
+#[must_use]
+pub fn trust_of(state: &StateDir, record: &Record) -> Trust {
+    let pems = state.trust_pems();
+    let mut t = Trust::new()
+        .with_pems(pems.iter().map(Vec::as_slice))
+        .with_pems(record.trust_certs.iter().map(|(_, p)| p.as_slice()));
+    if let Some(id) = &record.identity {
+        t = t.with_ders(id.ca.iter().map(Vec::as_slice));
+    }
+    t
 }
 
-impl FileFlash {
-    fn slot_path(&self, slot: Slot) -> PathBuf {
-        self.dir.join(match slot {
-            Slot::A => "slot-a.bin",
-            Slot::B => "slot-b.bin",
-        })
-    }
+/// The power-on line: `boot: slot B new.bin`.
+#[must_use]
+pub fn power_on_line(p: &PowerOn) -> String {
+    let fell = if p.fell_back { " (fell back)" } else { "" };
+    format!("boot: slot {} {}{fell}", p.slot, p.app)
+}
 
-    fn record_path(&self) -> PathBuf {
-        self.dir.join("boot-record.txt")
-    }
-
-    fn read_record(&self) -> Result<Option<BootRecord>> {
-        match fs::read_to_string(self.record_path()) {
-            Ok(text) => Ok(Some(
-                BootRecord::decode(&text).map_err(|e| anyhow::anyhow!("boot-record.txt: {e}"))?,
-            )),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).context("reading boot-record.txt"),
+/// A file-stage warning as the log says it; a failed image download names its file and
+/// attempt first (`new.bin (attempt 1) http://...: connection reset`).
+#[must_use]
+pub fn warning_line(w: &FileWarning) -> String {
+    match w {
+        FileWarning::Get {
+            kind: FileKind::Image { attempt },
+            uri,
+            error,
+        } => {
+            let name = uri.rsplit('/').next().unwrap_or(uri);
+            format!("warning: {name} (attempt {attempt}) {uri}: {error}")
         }
+        other => format!("warning: {other}"),
     }
+}
 
-    /// Stores the record in one atomic step: temporary file, fsync, rename, fsync the directory.
-    fn write_record(&self, record: &BootRecord) -> Result<()> {
-        let tmp = self.dir.join("boot-record.txt.tmp");
-        let mut f = fs::File::create(&tmp).context("writing boot-record.txt.tmp")?;
-        f.write_all(record.encode().as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, self.record_path()).context("renaming the boot record")?;
-        fs::File::open(&self.dir)?.sync_all()?;
-        Ok(())
-    }
+/// The file stage's prompt line in a terminal: each message on its own line, download and
+/// flash progress thinned to every 10 % (every 256 KB when the size is unknown).
+#[derive(Debug, Default)]
+pub struct FileScreen {
+    last_kb: Option<u64>,
+    last_percent: Option<u8>,
+}
 
-    fn apply(&self, op: &FlashOp) -> Result<()> {
-        match op {
-            FlashOp::Erase { slot, .. } => {
-                fs::File::create(self.slot_path(*slot))?.sync_all()?;
-            }
-            FlashOp::Write { slot, offset, data } => {
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .open(self.slot_path(*slot))?;
-                f.seek(SeekFrom::Start(*offset))?;
-                f.write_all(data)?;
-                if self.ms_per_chunk > 0 {
-                    f.sync_data()?;
-                    std::thread::sleep(Duration::from_millis(self.ms_per_chunk));
+impl FileScreen {
+    /// The line to show for `e`; `None` when it is thinned out.
+    pub fn line(&mut self, e: &DisplayEvent) -> Option<String> {
+        match e {
+            DisplayEvent::Received { kb, total_kb, .. } => {
+                let step = total_kb.map_or(256, |t| (t / 10).max(1));
+                let due = self
+                    .last_kb
+                    .is_none_or(|last| *kb >= last + step || Some(*kb) == *total_kb);
+                if !due {
+                    return None;
                 }
+                self.last_kb = Some(*kb);
             }
-            FlashOp::Commit(record) => {
-                // The slot's data is durable before the switch names it.
-                fs::File::open(self.slot_path(record.active))?.sync_all()?;
-                self.write_record(record)?;
+            DisplayEvent::SavingToFlash { percent } => {
+                let due = self
+                    .last_percent
+                    .is_none_or(|last| *percent >= last.saturating_add(10) || *percent == 100);
+                if !due {
+                    return None;
+                }
+                self.last_percent = Some(*percent);
             }
-        }
-        Ok(())
-    }
-
-    /// Power-on: the boot loader's choice (FIRMWARE.md §5), a factory image on first use.
-    fn power_on(&self) -> Result<BootRecord> {
-        let record = match self.read_record()? {
-            Some(r) => r,
-            None => {
-                let factory = b"phone-boot factory image\n";
-                fs::write(self.slot_path(Slot::A), factory).context("writing slot-a.bin")?;
-                let r = BootRecord::factory(SlotImage::of("factory.bin", factory));
-                self.write_record(&r)?;
-                r
-            }
-        };
-        let choice = record
-            .power_on(|slot, img| fs::read(self.slot_path(slot)).is_ok_and(|c| img.matches(&c)))
-            .context("no bootable firmware slot")?;
-        if choice.record != record {
-            self.write_record(&choice.record)?;
-        }
-        let app = choice
-            .record
-            .running()
-            .map(|i| i.app.clone())
-            .unwrap_or_default();
-        let fell = if choice.fell_back { " (fell back)" } else { "" };
-        println!("boot: slot {} {app}{fell}", choice.slot);
-        Ok(choice.record)
-    }
-}
-
-/// A chain check without the name check: TLSSRVRID=0 (files.md §1).
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// The trust anchors: preinstalled ones and TRUSTCERTS from earlier boots.
-fn load_roots(state: &Path) -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    for dir in [state.join("trust"), state.join("trust").join("certs")] {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(bytes) = fs::read(entry.path()) else {
-                continue;
-            };
-            for cert in CertificateDer::pem_slice_iter(&bytes).flatten() {
-                let _ = roots.add(cert);
+            _ => {
+                self.last_kb = None;
+                self.last_percent = None;
             }
         }
-    }
-    roots
-}
-
-fn tls_configs(state: &Path) -> Result<(Arc<ClientConfig>, Arc<ClientConfig>)> {
-    let roots = Arc::new(load_roots(state));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = || {
-        ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()
-    };
-    let strict = builder()?
-        .with_root_certificates(roots.clone())
-        .with_no_client_auth();
-    let verifier = if roots.is_empty() {
-        None
-    } else {
-        Some(WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone()).build()?)
-    };
-    let chain_only = match verifier {
-        Some(v) => builder()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainOnly(v)))
-            .with_no_client_auth(),
-        None => builder()?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    };
-    Ok((Arc::new(strict), Arc::new(chain_only)))
-}
-
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-impl Conn {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Conn::Plain(s) => s,
-            Conn::Tls(s) => &s.sock,
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.read(buf),
-            Conn::Tls(s) => s.read(buf),
-        }
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Conn::Plain(s) => s.write_all(bytes),
-            Conn::Tls(s) => {
-                s.write_all(bytes)?;
-                s.flush()
-            }
-        }
-    }
-}
-
-fn connect(
-    server: &Server,
-    check_identity: bool,
-    tls: &(Arc<ClientConfig>, Arc<ClientConfig>),
-    timeout: Duration,
-) -> Result<Conn> {
-    let addr = (server.host.as_str(), server.port)
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {}", server.host))?
-        .next()
-        .with_context(|| format!("{} has no address", server.host))?;
-    let tcp = TcpStream::connect_timeout(&addr, timeout)?;
-    tcp.set_nodelay(true)?;
-    match server.scheme {
-        Scheme::Http => Ok(Conn::Plain(tcp)),
-        Scheme::Https => {
-            let config = if check_identity {
-                tls.0.clone()
-            } else {
-                tls.1.clone()
-            };
-            let name = ServerName::try_from(server.host.clone()).context("server name")?;
-            let mut conn = ClientConnection::new(config, name)?;
-            let mut tcp = tcp;
-            tcp.set_read_timeout(Some(timeout))?;
-            tcp.set_write_timeout(Some(timeout))?;
-            while conn.is_handshaking() {
-                conn.complete_io(&mut tcp).context("TLS handshake")?;
-            }
-            Ok(Conn::Tls(Box::new(StreamOwned::new(conn, tcp))))
-        }
+        Some(e.to_string())
     }
 }
 
 /// Applies a `--set` the way DHCP would give it: the first source that admits the name, from
 /// SSON (Decision 2) down; AUTH, a settings-file-only lock kept across boots, as stored.
-fn apply_cli_set(store: &mut Store, spec: &str) -> Result<()> {
-    let (name, value) = spec
-        .split_once('=')
-        .with_context(|| format!("--set {spec:?}: expected NAME=VALUE"))?;
+fn apply_cli_set(store: &mut Store, name: &str, value: &str) -> Result<()> {
     let mut last = None;
     for source in [
         Source::Sson,
@@ -357,301 +206,257 @@ fn apply_cli_set(store: &mut Store, spec: &str) -> Result<()> {
         Source::DhcpStandard,
         Source::SettingsFile,
     ] {
-        match store.apply_set(name, value, source, 0) {
+        match store.apply_set(name, value.as_bytes(), source, 0) {
             Ok(()) => return Ok(()),
             Err(w) => last = Some(w),
         }
     }
     match last {
-        Some(w) => bail!("--set {spec}: {w}"),
+        Some(w) => anyhow::bail!("--set {name}={value}: {w}"),
         None => Ok(()),
     }
 }
 
-fn safe_name(name: &str) -> String {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    let s: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("_{s}")
-    } else {
-        s
-    }
-}
-
-fn run_stage(args: &Args) -> Result<ExitCode> {
-    let state = &args.state_dir;
-    fs::create_dir_all(state.join("trust").join("certs"))
-        .with_context(|| format!("creating {}", state.display()))?;
-    fs::create_dir_all(state.join("languages"))?;
-    let mac = parse_mac(&args.mac)?;
-    for (i, ca) in args.trust.iter().enumerate() {
-        let bytes = fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-        if CertificateDer::pem_slice_iter(&bytes)
-            .flatten()
-            .next()
-            .is_none()
-        {
-            bail!("{}: no PEM certificate", ca.display());
+/// The stored settings of the last good boot, without its DHCP/SSON values.
+#[must_use]
+pub fn stored_settings(record: &Record, display: &Display) -> Store {
+    let mut store = match record.settings.as_deref().map(Store::decode) {
+        Some(Ok(d)) => d.store,
+        Some(Err(e)) => {
+            display.log(&format!(
+                "warning: stored settings unreadable ({e}); starting from defaults"
+            ));
+            Store::new()
         }
-        fs::write(
-            state.join("trust").join(format!(
-                "preinstalled-{i}-{}",
-                safe_name(&ca.to_string_lossy())
-            )),
-            bytes,
-        )?;
-    }
-    let key_path = state.join("firmware-pub.pem");
-    if let Some(k) = &args.firmware_key {
-        crate::firmware::load_firmware_key(k)?;
-        fs::copy(k, &key_path).context("installing the firmware key")?;
-    }
-    let firmware_key = if key_path.exists() {
-        Some(crate::firmware::load_firmware_key(&key_path)?)
-    } else {
-        None
+        None => Store::new(),
     };
-
-    let flash = FileFlash {
-        dir: state.clone(),
-        ms_per_chunk: args.flash_ms_per_chunk,
-    };
-    let record = flash.power_on()?;
-
-    let settings_path = state.join("settings.bin");
-    let mut store = match fs::read(&settings_path) {
-        Ok(bytes) => match Store::decode(&bytes) {
-            Ok(d) => d.store,
-            Err(e) => {
-                eprintln!("settings.bin unreadable ({e}); starting from defaults");
-                Store::new()
-            }
-        },
-        Err(_) => Store::new(),
-    };
-    // This boot's DHCP/SSON values replace the last boot's.
     for s in [Source::Sson, Source::Option43, Source::DhcpStandard] {
         store.clear_source(s);
     }
-    for spec in &args.sets {
-        apply_cli_set(&mut store, spec)?;
+    store
+}
+
+/// The file stage's transports: its connections and the flash.
+#[derive(Debug)]
+pub struct FileIo {
+    /// The file-server connections.
+    pub http: HttpAdapter,
+    /// The A/B slot writer.
+    pub flash: FlashPort,
+}
+
+impl FileIo {
+    /// Carries out one transmit of the stage; `Some` is the fact to feed back at once.
+    pub fn transmit(
+        &mut self,
+        io: &mut Reactor,
+        t: Transmit,
+        record: &mut Record,
+    ) -> Option<crate::driver::PeerFact<'static, Peer>> {
+        match t {
+            Transmit::Http(t) => self.http.carry_out(io, t).map(|f| f.map(Peer::Conn)),
+            Transmit::Flash(op) => self
+                .flash
+                .apply(io, &op, record)
+                .map(|done| flash_done(done, record)),
+        }
     }
 
-    let tls = tls_configs(state)?;
-    let mut config = StageConfig::new(&args.model, mac, &args.serial, record.clone());
+    /// The fact about the stage's connections or a paced flash write.
+    pub fn fact<'a>(
+        &mut self,
+        fact: &Fact<'a>,
+        record: &mut Record,
+    ) -> Option<crate::driver::PeerFact<'a, Peer>> {
+        if let Some(f) = self.http.fact(fact) {
+            return Some(f.map(Peer::Conn));
+        }
+        self.flash.fact(fact).map(|done| flash_done(done, record))
+    }
+}
+
+/// A finished flash operation as the stage's input; a commit's record becomes the phone's.
+fn flash_done(done: FlashDone, record: &mut Record) -> crate::driver::PeerFact<'static, Peer> {
+    use crate::driver::PeerFact;
+    match done.result {
+        Ok(new) => {
+            if let Some(r) = new {
+                *record = r;
+            }
+            PeerFact::Completed(Peer::Flash)
+        }
+        Err(e) => {
+            tracing::warn!("flash: {e}");
+            PeerFact::TransportFailed(Peer::Flash)
+        }
+    }
+}
+
+type Stage = FileStage<rand::rngs::ThreadRng>;
+
+struct FilesIo {
+    io: FileIo,
+    record: Record,
+    display: Display,
+    screen: FileScreen,
+    result: Option<Box<StageResult>>,
+}
+
+impl Adapter<Stage> for FilesIo {
+    fn transmit(&mut self, io: &mut Reactor, stage: &mut Stage, t: Transmit, now: Instant) {
+        if let Some(f) = self.io.transmit(io, t, &mut self.record) {
+            stage.handle_input(f.input(now));
+        }
+    }
+
+    fn fact(
+        &mut self,
+        _io: &mut Reactor,
+        stage: &mut Stage,
+        fact: &Fact<'_>,
+        now: Instant,
+    ) -> bool {
+        match self.io.fact(fact, &mut self.record) {
+            Some(f) => {
+                stage.handle_input(f.input(now));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl FilesIo {
+    fn on_event(&mut self, e: Event) -> Flow {
+        match e {
+            Event::Display(d) => {
+                if let Some(line) = self.screen.line(&d) {
+                    self.display.line(&line);
+                }
+            }
+            Event::Warning(w) => self.display.log(&warning_line(&w)),
+            Event::Done(r) => {
+                self.result = Some(r);
+                return Flow::Stop;
+            }
+            other => self.display.log(&format!("{other:?}")),
+        }
+        Flow::Continue
+    }
+}
+
+fn run_stage(args: &Args, display: &Display) -> Result<ExitCode> {
+    let (state, record, firmware_key) = open_state(
+        &args.state.state_dir,
+        &args.trust,
+        args.firmware_key.as_deref(),
+        display,
+    )?;
+    let (record, on) = state.power_on(record)?;
+    display.line(&power_on_line(&on));
+    let mut store = stored_settings(&record, display);
+    for s in &args.sets.sets {
+        apply_cli_set(&mut store, &s.name, &s.value)?;
+    }
+    let tls = TlsPolicy::new(&trust_of(&state, &record), None)?;
+    let slots = record
+        .slots
+        .clone()
+        .context("the record has no slots after power-on")?;
+    let mut config = StageConfig::new(&args.model, args.id.mac.octets(), &args.id.serial, slots);
     config.firmware_key = firmware_key;
     config.walk_rounds = args.walk_rounds.max(1);
     config.http.timeout = Duration::from_secs(args.timeout.max(1));
     config.flash.chunk = args.flash_chunk.max(1);
 
-    let clock = std::time::Instant::now();
-    let now =
-        || Instant::from_micros(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX));
-    let mut stage = FileStage::new(now(), store, config, rand::rng());
-    let mut conn: Option<(u32, Conn)> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut bar: Option<ProgressBar> = None;
-    let mut last_printed_kb = 0u64;
-    let result = loop {
-        match stage.poll_output(now()) {
-            Output::Connect {
-                conn: id,
-                server,
-                check_identity,
-            } => {
-                conn = None;
-                match connect(
-                    &server,
-                    check_identity,
-                    &tls,
-                    Duration::from_secs(args.timeout.max(1)),
-                ) {
-                    Ok(c) => {
-                        conn = Some((id, c));
-                        stage.handle_input(Input::Connected(now(), id));
-                    }
-                    Err(e) => {
-                        println!("{server}: {e:#}");
-                        stage.handle_input(Input::ConnectFailed(now(), id));
-                    }
-                }
-            }
-            Output::Transmit { conn: id, bytes } => {
-                if let Some((cid, c)) = conn.as_mut().filter(|(cid, _)| *cid == id)
-                    && c.write_all(&bytes).is_err()
-                {
-                    let cid = *cid;
-                    stage.handle_input(Input::Reset(now(), cid));
-                }
-            }
-            Output::Close { conn: id } => {
-                if conn.as_ref().is_some_and(|(cid, _)| *cid == id) {
-                    conn = None;
-                }
-            }
-            Output::Flash(op) => match flash.apply(&op) {
-                Ok(()) => stage.handle_input(Input::FlashDone(now())),
-                Err(e) => {
-                    eprintln!("flash: {e:#}");
-                    stage.handle_input(Input::FlashFailed(now()));
-                }
-            },
-            Output::Event(event) => show(&event, &mut bar, &mut last_printed_kb),
-            Output::Done(result) => break *result,
-            Output::Timeout(deadline) => {
-                let t = now();
-                if deadline <= t {
-                    stage.handle_input(Input::Timeout(t));
-                    continue;
-                }
-                let wait = (deadline - t)
-                    .min(Duration::from_millis(500))
-                    .max(Duration::from_millis(1));
-                match conn.as_mut() {
-                    Some((id, c)) => {
-                        let id = *id;
-                        let _ = c.tcp().set_read_timeout(Some(wait));
-                        match c.read(&mut buf) {
-                            Ok(0) => stage.handle_input(Input::Closed(now(), id)),
-                            Ok(n) => stage.handle_input(Input::Received(now(), id, &buf[..n])),
-                            Err(e)
-                                if matches!(
-                                    e.kind(),
-                                    io::ErrorKind::WouldBlock
-                                        | io::ErrorKind::TimedOut
-                                        | io::ErrorKind::Interrupted
-                                ) =>
-                            {
-                                stage.handle_input(Input::Timeout(now()));
-                            }
-                            Err(_) => stage.handle_input(Input::Reset(now(), id)),
-                        }
-                    }
-                    None => {
-                        if deadline == Instant::MAX {
-                            bail!("file stage stalled");
-                        }
-                        std::thread::sleep(wait);
-                        stage.handle_input(Input::Timeout(now()));
-                    }
-                }
-            }
-        }
+    let mut driver = Driver::new()?;
+    let stage = FileStage::new(config, store, rand::rng(), driver.io.now());
+    let pace = Duration::from_millis(args.flash_ms_per_chunk);
+    let io = FilesIo {
+        io: FileIo {
+            http: HttpAdapter::new(tls, SocketOptions::default()),
+            flash: FlashPort::new(state.flash(pace)),
+        },
+        record,
+        display: display.clone(),
+        screen: FileScreen::default(),
+        result: None,
     };
-    if let Some(b) = bar.take() {
-        b.finish_and_clear();
-    }
+    let mut task = Driven::new(
+        stage,
+        io,
+        |_: &mut Stage, a: &mut FilesIo, _: &mut Reactor, e, _| a.on_event(e),
+    );
+    driver.run(&mut [&mut task])?;
+    let FilesIo {
+        mut record, result, ..
+    } = task.adapter;
+    let result = result.context("the file stage ended without a result")?;
+    finish(&state, &mut record, *result, display)
+}
 
-    for w in &result.warnings {
-        eprintln!("warning: {w}");
+/// Keeps what the stage obtained, prints the outcome, stores the record.
+fn finish(
+    state: &StateDir,
+    record: &mut Record,
+    result: StageResult,
+    display: &Display,
+) -> Result<ExitCode> {
+    if result.warnings_dropped > 0 {
+        display.log(&format!(
+            "warning: {} more warnings not shown",
+            result.warnings_dropped
+        ));
     }
+    let mut certs = Vec::new();
     for (name, bytes) in &result.certificates {
         if CertificateDer::pem_slice_iter(bytes)
             .flatten()
             .next()
             .is_some()
         {
-            fs::write(
-                state.join("trust").join("certs").join(safe_name(name)),
-                bytes,
-            )?;
+            certs.push((name.clone(), bytes.clone()));
         } else {
-            eprintln!("warning: {name}: no PEM certificate, not kept");
+            display.log(&format!("warning: {name}: no PEM certificate, not kept"));
         }
     }
     for (name, bytes) in &result.languages {
-        fs::write(state.join("languages").join(safe_name(name)), bytes)?;
+        state.save_language(name, bytes)?;
     }
-    for e in result.store.effective() {
-        println!("{}={}", e.name, String::from_utf8_lossy(e.value));
-    }
+    let mut lines: Vec<String> = result
+        .store
+        .effective()
+        .map(|e| format!("{}={}", e.name, String::from_utf8_lossy(e.value)))
+        .collect();
     let (mut http_used, mut tls_used) = ("0.0.0.0".to_string(), "0.0.0.0".to_string());
     match &result.server {
-        Some(s) if s.scheme == Scheme::Https => tls_used = s.host.clone(),
-        Some(s) => http_used = s.host.clone(),
+        Some(s) if s.scheme == Scheme::Https => tls_used.clone_from(&s.host),
+        Some(s) => http_used.clone_from(&s.host),
         None => {}
     }
-    println!("HTTPUSED={http_used}");
-    println!("TLSUSED={tls_used}");
-    println!("UPGRADESTAT={}", result.upgrade_stat);
-    match &result.software {
-        Software::Unchanged => println!("SOFTWARE=unchanged"),
-        Software::Installed { name, slot } => println!("SOFTWARE=installed {name} slot={slot}"),
-        Software::Rejected { name, reason } => println!("SOFTWARE=rejected {name}: {reason}"),
-    }
+    lines.push(format!("HTTPUSED={http_used}"));
+    lines.push(format!("TLSUSED={tls_used}"));
+    lines.push(format!("UPGRADESTAT={}", result.upgrade_stat));
+    lines.push(match &result.software {
+        Software::Unchanged => "SOFTWARE=unchanged".to_string(),
+        Software::Installed { name, slot, .. } => format!("SOFTWARE=installed {name} slot={slot}"),
+        Software::Rejected { name, reason } => format!("SOFTWARE=rejected {name}: {reason}"),
+    });
+    display.line(&lines.join("\n"));
     if result.server.is_none() {
-        eprintln!("phone files: no file server could be used; going on with the stored settings");
+        display.log("phone files: no file server could be used; going on with the stored settings");
         return Ok(ExitCode::from(1));
     }
-    fs::write(&settings_path, result.store.encode()).context("saving settings.bin")?;
-    if !matches!(result.software, Software::Installed { .. }) {
-        // This boot came up and completed the file stage: confirm the running slot.
-        let confirmed = record.confirmed();
-        if confirmed != record {
-            flash.write_record(&confirmed)?;
-        }
+    record.settings = Some(result.store.encode());
+    if !result.certificates.is_empty() || !certs.is_empty() {
+        record.trust_certs = certs;
     }
+    if !matches!(result.software, Software::Installed { .. })
+        && let Some(slots) = record.slots.as_mut()
+    {
+        // This run came up and completed the file stage: confirm the running slot.
+        *slots = slots.confirmed();
+    }
+    state.save_record(record).context("saving the record")?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn show(event: &DisplayEvent, bar: &mut Option<ProgressBar>, last_kb: &mut u64) {
-    match event {
-        DisplayEvent::Received { name, kb, total_kb } => {
-            let b = bar.get_or_insert_with(|| {
-                println!("{name}");
-                let b = ProgressBar::new(total_kb.unwrap_or(0));
-                b.set_style(
-                    ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} KB")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                b.set_message(name.clone());
-                b
-            });
-            b.set_position(*kb);
-            // The display line, every 10 % (or 256 KB when the size is unknown).
-            let step = total_kb.map_or(256, |t| (t / 10).max(1));
-            if *kb >= *last_kb + step || Some(*kb) == *total_kb {
-                *last_kb = *kb;
-                b.suspend(|| println!("{kb} KB received"));
-            }
-        }
-        DisplayEvent::SavingToFlash { percent } => {
-            let b = bar.get_or_insert_with(|| ProgressBar::new(100));
-            if b.length() != Some(100) {
-                b.set_length(100);
-                b.set_style(
-                    ProgressStyle::with_template("Saving to flash [{bar:30}] {pos}%")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-            }
-            b.set_position(u64::from(*percent));
-            b.suspend(|| println!("{event}"));
-        }
-        DisplayEvent::FileObtained { .. } => {
-            if let Some(b) = bar.take() {
-                b.finish_and_clear();
-            }
-            *bar = Some(ProgressBar::new(100));
-            if let Some(b) = bar {
-                b.set_style(
-                    ProgressStyle::with_template("Saving to flash [{bar:30}] {pos}%")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                b.suspend(|| println!("{event}"));
-            }
-        }
-        _ => match bar {
-            Some(b) => b.suspend(|| println!("{event}")),
-            None => println!("{event}"),
-        },
-    }
 }

@@ -69,7 +69,8 @@ fn keygen(out: &Path) -> Result<()> {
         .to_public_key_pem(LineEnding::LF)
         .context("encoding the public key")?;
     let key_path = out.join("firmware-key.pem");
-    write_private(&key_path, private.as_bytes())?;
+    crate::state_dir::write_secret(&key_path, private.as_bytes())
+        .with_context(|| format!("writing {}", key_path.display()))?;
     let pub_path = out.join("firmware-pub.pem");
     fs::write(&pub_path, public).with_context(|| format!("writing {}", pub_path.display()))?;
     let id = FirmwareKey::of(&key).key_id();
@@ -82,26 +83,6 @@ fn keygen(out: &Path) -> Result<()> {
     Ok(())
 }
 
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
-}
-
 /// Loads a private key written by `keygen`.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
     let pem = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -112,9 +93,14 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
 /// Loads a public key written by `keygen` (SPKI PEM).
 pub fn load_firmware_key(path: &Path) -> Result<FirmwareKey> {
     let pem = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
-        .map_err(|e| anyhow::anyhow!("{}: not an Ed25519 public key: {e}", path.display()))?;
-    FirmwareKey::from_bytes(&key.to_bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    parse_firmware_key(&pem).with_context(|| path.display().to_string())
+}
+
+/// A public key from its SPKI PEM text.
+pub fn parse_firmware_key(pem: &str) -> Result<FirmwareKey> {
+    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
+        .map_err(|e| anyhow::anyhow!("not an Ed25519 public key: {e}"))?;
+    FirmwareKey::from_bytes(&key.to_bytes()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn sign_image(key: &Path, models: Vec<String>, app: Option<String>, image: &Path) -> Result<()> {
