@@ -126,6 +126,64 @@ fn a_switch_frame_decodes() {
     assert_eq!(f.port_id.to_string(), "eth0");
 }
 
+fn unhex(parts: &[&str]) -> Vec<u8> {
+    let s: String = parts.concat();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Frames captured from a real lldpd 1.0.16 (Debian 12) on a veth pair, configured with
+/// `lldpd -M 4` and `lldpcli configure med policy application voice tagged vlan 30 priority
+/// voice dscp 46`: its periodic frame, and the shutdown frame it sent when stopped. (The same
+/// session showed the phone's frame in `lldpcli show neighbors details` with its Class III
+/// capabilities, voice policy and inventory.)
+#[test]
+fn lldpd_frames_decode() {
+    let periodic = unhex(&[
+        "0207048accecaad04d0407038accecaad04d060200780a02766d0c5544656269616e20474e552f4c",
+        "696e75782031322028626f6f6b776f726d29204c696e757820362e31382e34342d66632d76373832",
+        "20233120534d5020505245454d50545f44594e414d4943204030207838365f36340e04009c008010",
+        "181102fe8000000000000088ccecfffeaad04d0200000002000803737730fe0900120f0301000000",
+        "00fe0900120f010080000036fe070012bb01003f04fe130012bb07362e31382e34342d66632d7637",
+        "3832fe080012bb0201403d6e0000",
+    ]);
+    let f = Lldpdu::decode(&periodic).unwrap();
+    assert_eq!(f.ttl, 120);
+    assert_eq!(f.system_name.as_deref(), Some("vm"));
+    assert_eq!(f.port_description.as_deref(), Some("sw0"));
+    assert_eq!(
+        f.med_capabilities,
+        Some(MedCapabilities {
+            capabilities: 0x3f,
+            device_type: med::NETWORK_CONNECTIVITY
+        })
+    );
+    assert_eq!(
+        f.voice_policy(),
+        Some(NetworkPolicy::voice(true, 30, 5, 46))
+    );
+    assert_eq!(
+        f.inventory.software_revision.as_deref(),
+        Some("6.18.44-fc-v782")
+    );
+    assert_eq!(f.management_addresses.len(), 1);
+    assert_eq!(
+        f.management_addresses[0].address.len(),
+        16,
+        "IPv6 link-local"
+    );
+    // Its two IEEE 802.3 TLVs (link aggregation, MAC/PHY) are kept as unknown.
+    assert_eq!(f.unknown.len(), 2);
+    assert_eq!((f.malformed, f.skipped), (0, 0));
+    assert_eq!(Lldpdu::decode(&f.encode().unwrap()).unwrap(), f);
+
+    let shutdown = unhex(&["0207048accecaad04d0407038accecaad04d060200000000"]);
+    let s = Lldpdu::decode(&shutdown).unwrap();
+    assert_eq!((s.ttl, &s.chassis_id), (0, &f.chassis_id));
+}
+
 #[test]
 fn network_policy_bits() {
     // App voice, U=0, T=1, X=0, VLAN 30, priority 5, DSCP 46 (TIA-1057 Figure 12).
