@@ -230,6 +230,26 @@ fn dotless_names_get_domain_and_answers_are_cached_for_their_ttl() {
     resolve(&mut t, Instant::from_secs(101), "SIP.lab.test");
     assert_eq!(servers.seen.len(), 1);
 
+    // A composing machine can look the answer up without asking (no side effects).
+    assert_eq!(
+        t.machine.lookup("sip", Instant::from_secs(102)),
+        Some(vec![SIP, SIP2])
+    );
+    assert_eq!(
+        t.machine.lookup("sip.lab.test.", Instant::from_secs(102)),
+        Some(vec![SIP, SIP2])
+    );
+    assert_eq!(
+        t.machine.lookup("10.9.8.7", Instant::from_secs(102)),
+        Some(vec![Ipv4Addr::new(10, 9, 8, 7)])
+    );
+    assert_eq!(t.machine.lookup("other", Instant::from_secs(102)), None);
+    assert_eq!(
+        t.machine.lookup("sip", Instant::from_millis(300_020)),
+        None,
+        "expired"
+    );
+
     // After the TTL the servers are asked again.
     resolve(&mut t, Instant::from_secs(301), "sip");
     t.run(&mut servers, Instant::from_secs(302));

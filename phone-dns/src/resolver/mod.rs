@@ -256,6 +256,22 @@ impl<R: Rng> Resolver<R> {
         self.stats
     }
 
+    /// The addresses `name` has now without asking anyone: a dotted-decimal name itself, or an
+    /// answer still cached (DOMAIN appended as for a query). No side effects: a composing
+    /// machine resolves the names a stage will use first ([`Command::Resolve`]), then rewrites
+    /// the stage's connections with this when it pulls them.
+    #[must_use]
+    pub fn lookup(&self, name: &str, now: Instant) -> Option<Vec<Ipv4Addr>> {
+        if let Ok(a) = name.parse::<Ipv4Addr>() {
+            return Some(alloc::vec![a]);
+        }
+        if name.len() > MAX_NAME_LEN {
+            return None;
+        }
+        let qname = Name::from_text(&self.config.qualify(name)).ok()?;
+        self.cache.get(&qname, now).map(|(a, _)| a.to_vec())
+    }
+
     fn resolve(&mut self, name: &str) {
         let now = self.now;
         if let Ok(a) = name.parse::<Ipv4Addr>() {
