@@ -52,3 +52,4 @@ pub mod boot;
 pub mod files;
 pub mod firmware;
 pub mod flash;
+pub mod trace;
