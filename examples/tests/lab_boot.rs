@@ -519,9 +519,11 @@ fn sigkill_during_flash_keeps_the_old_slot_then_the_next_boot_completes() {
     let mut extra = vec!["--flash-ms-per-chunk", "400"];
     extra.extend_from_slice(&creds);
     let mut live = rig.spawn(&extra);
+    // The image is written to slot-b.bin.part, renamed over slot-b.bin at the commit.
     let slot_b = rig.state().join("slot-b.bin");
+    let part_b = rig.state().join("slot-b.bin.part");
     let deadline = Instant::now() + secs(60);
-    while fs::metadata(&slot_b).map(|m| m.len()).unwrap_or(0) == 0 {
+    while fs::metadata(&part_b).map(|m| m.len()).unwrap_or(0) == 0 {
         assert!(
             live.child.try_wait().unwrap().is_none(),
             "ended before the flash write:\n{}\n{}",
@@ -533,8 +535,12 @@ fn sigkill_during_flash_keeps_the_old_slot_then_the_next_boot_completes() {
     }
     live.child.kill().unwrap(); // SIGKILL
     let (_, out1, err1) = live.finish(secs(10));
-    let written = fs::metadata(&slot_b).unwrap().len();
+    let written = fs::metadata(&part_b).unwrap().len();
     assert!(written < image.len() as u64, "killed too late: {written}");
+    assert!(
+        !slot_b.exists(),
+        "the slot is not replaced before the commit"
+    );
     assert!(registered_with(&out1).is_none());
     assert!(err1.contains("power-on: slot A"), "{err1}");
 

@@ -14,19 +14,16 @@
 //! index and MAC come from sysfs, not from an ioctl.
 
 use std::io::{self, Read as _};
-use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd as _, RawFd};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
 
-use crate::cli::{Iface, Mac};
+use crate::cli::Iface;
 
 /// The EtherType of ARP.
 pub const ETH_P_ARP: u16 = 0x0806;
-/// The length of an Ethernet/IPv4 ARP payload (RFC 826).
-pub const ARP_LEN: usize = 28;
 /// The Ethernet broadcast address.
 pub const BROADCAST: [u8; 6] = [0xff; 6];
 
@@ -36,8 +33,6 @@ pub struct PacketSocket {
     socket: Socket,
     ifindex: i32,
     protocol: u16,
-    mac: Mac,
-    iface: Iface,
 }
 
 /// The index of an interface (`/sys/class/net/IFACE/ifindex`).
@@ -87,7 +82,6 @@ impl PacketSocket {
     /// No such interface, or no permission.
     pub fn open(iface: &Iface, protocol: u16) -> io::Result<PacketSocket> {
         let ifindex = ifindex(iface)?;
-        let mac = Mac::of_interface(iface).map_err(|e| io::Error::other(format!("{e:#}")))?;
         let socket = Socket::new(
             Domain::PACKET,
             Type::DGRAM,
@@ -99,29 +93,7 @@ impl PacketSocket {
             socket,
             ifindex,
             protocol,
-            mac,
-            iface: iface.clone(),
         })
-    }
-
-    /// Opens the ARP socket of `iface`.
-    ///
-    /// # Errors
-    /// As [`PacketSocket::open`].
-    pub fn arp(iface: &Iface) -> io::Result<PacketSocket> {
-        PacketSocket::open(iface, ETH_P_ARP)
-    }
-
-    /// The interface's own MAC (the sender hardware address of what the phone sends).
-    #[must_use]
-    pub fn mac(&self) -> Mac {
-        self.mac
-    }
-
-    /// The interface.
-    #[must_use]
-    pub fn iface(&self) -> &Iface {
-        &self.iface
     }
 
     /// Sends `payload` to `destination` (an ARP probe or announcement goes to [`BROADCAST`]).
@@ -139,14 +111,6 @@ impl PacketSocket {
                 payload.len()
             )))
         }
-    }
-
-    /// Broadcasts `payload`.
-    ///
-    /// # Errors
-    /// As [`PacketSocket::send_to`].
-    pub fn broadcast(&self, payload: &[u8]) -> io::Result<()> {
-        self.send_to(payload, BROADCAST)
     }
 
     /// Reads one frame's payload (without the Ethernet header) into `buf`.
@@ -188,107 +152,16 @@ impl mio::event::Source for PacketSocket {
     }
 }
 
-/// An Ethernet/IPv4 ARP payload (RFC 826), for building probes in the binary's own uses
-/// (static addresses, tests) and for logs. The DHCP client parses what it receives itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArpPayload {
-    /// 1 request, 2 reply.
-    pub operation: u16,
-    /// Sender hardware address.
-    pub sender_mac: [u8; 6],
-    /// Sender protocol address.
-    pub sender_ip: Ipv4Addr,
-    /// Target hardware address.
-    pub target_mac: [u8; 6],
-    /// Target protocol address.
-    pub target_ip: Ipv4Addr,
-}
-
-impl ArpPayload {
-    /// An RFC 5227 §2.1.1 probe: a request with sender IP 0.0.0.0 and target IP the address.
-    #[must_use]
-    pub fn probe(mac: Mac, address: Ipv4Addr) -> ArpPayload {
-        ArpPayload {
-            operation: 1,
-            sender_mac: mac.0,
-            sender_ip: Ipv4Addr::UNSPECIFIED,
-            target_mac: [0; 6],
-            target_ip: address,
-        }
-    }
-
-    /// An RFC 5227 §2.3 announcement: a request with sender and target IP both the address.
-    #[must_use]
-    pub fn announcement(mac: Mac, address: Ipv4Addr) -> ArpPayload {
-        ArpPayload {
-            operation: 1,
-            sender_mac: mac.0,
-            sender_ip: address,
-            target_mac: [0; 6],
-            target_ip: address,
-        }
-    }
-
-    /// The 28 bytes on the wire.
-    #[must_use]
-    pub fn encode(&self) -> [u8; ARP_LEN] {
-        let mut b = [0u8; ARP_LEN];
-        b[0..2].copy_from_slice(&1u16.to_be_bytes()); // Ethernet
-        b[2..4].copy_from_slice(&0x0800u16.to_be_bytes()); // IPv4
-        b[4] = 6;
-        b[5] = 4;
-        b[6..8].copy_from_slice(&self.operation.to_be_bytes());
-        b[8..14].copy_from_slice(&self.sender_mac);
-        b[14..18].copy_from_slice(&self.sender_ip.octets());
-        b[18..24].copy_from_slice(&self.target_mac);
-        b[24..28].copy_from_slice(&self.target_ip.octets());
-        b
-    }
-
-    /// Parses an Ethernet/IPv4 ARP payload (trailing padding allowed); `None` for anything
-    /// else.
-    #[must_use]
-    pub fn parse(b: &[u8]) -> Option<ArpPayload> {
-        let b: &[u8; ARP_LEN] = b.get(..ARP_LEN)?.try_into().ok()?;
-        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-        if u16_at(0) != 1 || u16_at(2) != 0x0800 || b[4] != 6 || b[5] != 4 {
-            return None;
-        }
-        let mac_at =
-            |i: usize| -> [u8; 6] { [b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5]] };
-        let ip_at = |i: usize| Ipv4Addr::new(b[i], b[i + 1], b[i + 2], b[i + 3]);
-        Some(ArpPayload {
-            operation: u16_at(6),
-            sender_mac: mac_at(8),
-            sender_ip: ip_at(14),
-            target_mac: mac_at(18),
-            target_ip: ip_at(24),
-        })
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::*;
+    use std::net::Ipv4Addr;
 
-    #[test]
-    fn payload_round_trip() {
-        let mac: Mac = "02:00:00:00:00:01".parse().unwrap();
-        let a: Ipv4Addr = "10.0.0.7".parse().unwrap();
-        let p = ArpPayload::probe(mac, a).encode();
-        assert_eq!(p[..8], [0, 1, 8, 0, 6, 4, 0, 1], "Ethernet, IPv4, request");
-        assert_eq!(&p[14..18], &[0, 0, 0, 0], "probe: sender IP 0.0.0.0");
-        assert_eq!(ArpPayload::parse(&p), Some(ArpPayload::probe(mac, a)));
-        let n = ArpPayload::announcement(mac, a);
-        let mut padded = n.encode().to_vec();
-        padded.extend_from_slice(&[0; 18]);
-        assert_eq!(ArpPayload::parse(&padded), Some(n));
-        assert_eq!(ArpPayload::parse(&p[..27]), None);
-        let mut wrong = p;
-        wrong[2] = 0x86;
-        assert_eq!(ArpPayload::parse(&wrong), None);
-    }
+    use phone_dhcp::{ArpMessage, ArpPacket};
+
+    use crate::cli::Mac;
+
+    use super::*;
 
     /// Runs `ip ARGS`, panicking with its stderr.
     fn sh(args: &[&str]) {
@@ -387,9 +260,13 @@ mod tests {
 
         let pa: Iface = "pa".parse().unwrap();
         let pb: Iface = "pb".parse().unwrap();
-        let mut a = PacketSocket::arp(&pa).unwrap();
-        let mut b = PacketSocket::arp(&pb).unwrap();
-        assert_eq!(a.mac().to_string(), "02:00:00:00:00:0a");
+        let mut a = PacketSocket::open(&pa, ETH_P_ARP).unwrap();
+        let mut b = PacketSocket::open(&pb, ETH_P_ARP).unwrap();
+        let (mac_a, mac_b) = (
+            Mac::of_interface(&pa).unwrap(),
+            Mac::of_interface(&pb).unwrap(),
+        );
+        assert_eq!(mac_a.to_string(), "02:00:00:00:00:0a");
         let mut poll = mio::Poll::new().unwrap();
         poll.registry()
             .register(&mut b, Token(2), Interest::READABLE)
@@ -408,8 +285,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(500)); // tcpdump attaching
         }
         let target: Ipv4Addr = "192.0.2.7".parse().unwrap();
-        let probe = ArpPayload::probe(a.mac(), target);
-        a.broadcast(&probe.encode()).unwrap();
+        let probe = ArpPacket::probe(mac_a.octets(), target);
+        a.send_to(&probe.to_bytes(), BROADCAST).unwrap();
         let mut events = mio::Events::with_capacity(8);
         let mut buf = [0u8; 1600];
         let got = loop {
@@ -418,10 +295,11 @@ mod tests {
             assert!(!events.is_empty(), "no frame on pb within 2 s");
             if events.iter().any(|e| e.token() == Token(2)) {
                 let n = b.recv(&mut buf).unwrap();
-                break ArpPayload::parse(&buf[..n]).unwrap();
+                break ArpMessage::parse(&buf[..n]).unwrap();
             }
         };
-        assert_eq!(got, probe);
+        assert!(got.is_probe(), "{got:?}");
+        assert_eq!(got.to_bytes(), probe.to_bytes());
         assert_eq!(got.sender_ip, Ipv4Addr::UNSPECIFIED);
         // Nothing more queued on pb: the socket is non-blocking.
         assert_eq!(
@@ -434,21 +312,15 @@ mod tests {
             io::ErrorKind::WouldBlock
         );
         // The other way: pb defends (a reply to pa's MAC), pa receives it.
-        let reply = ArpPayload {
-            operation: 2,
-            sender_mac: b.mac().0,
-            sender_ip: target,
-            target_mac: a.mac().0,
-            target_ip: Ipv4Addr::UNSPECIFIED,
-        };
-        b.send_to(&reply.encode(), a.mac().0).unwrap();
+        let reply = ArpMessage::reply(mac_b.octets(), target, &probe);
+        b.send_to(&reply.to_bytes(), mac_a.octets()).unwrap();
         let got = loop {
             poll.poll(&mut events, Some(Duration::from_secs(2)))
                 .unwrap();
             assert!(!events.is_empty(), "no reply on pa within 2 s");
             if events.iter().any(|e| e.token() == Token(1)) {
                 let n = a.recv(&mut buf).unwrap();
-                break ArpPayload::parse(&buf[..n]).unwrap();
+                break ArpMessage::parse(&buf[..n]).unwrap();
             }
         };
         assert_eq!(got, reply);

@@ -45,12 +45,6 @@ impl Mac {
         self.0
     }
 
-    /// Lower-case hex without separators: the `$MACADDR` of SCEP and settings files.
-    #[must_use]
-    pub fn bare_hex(self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     /// The MAC of a network interface (`/sys/class/net/IFACE/address`).
     ///
     /// # Errors
@@ -260,18 +254,6 @@ pub struct SetArgs {
     pub sets: Vec<Set>,
 }
 
-impl SetArgs {
-    /// The last value given for `name` (upper case), if any.
-    #[must_use]
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.sets
-            .iter()
-            .rev()
-            .find(|s| s.name == name)
-            .map(|s| s.value.as_str())
-    }
-}
-
 /// `--trust CA.pem` (repeatable).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TrustArgs {
@@ -340,7 +322,6 @@ mod tests {
             assert!(bad.parse::<Mac>().is_err(), "{bad:?} accepted");
         }
         assert_eq!(want.to_string(), "00:1b:4f:aa:bb:cc");
-        assert_eq!(want.bare_hex(), "001b4faabbcc");
         assert_eq!(want.to_string().parse::<Mac>(), Ok(want));
     }
 
@@ -390,7 +371,8 @@ mod tests {
         .unwrap();
         assert_eq!(cli.id.mac.to_string(), "00:1b:4f:aa:bb:cc");
         assert_eq!(cli.iface.iface.name(), "eth0");
-        assert_eq!(cli.sets.get("TLSSRVR"), Some("10.0.0.6"));
+        let last = cli.sets.sets.iter().rev().find(|s| s.name == "TLSSRVR");
+        assert_eq!(last.map(|s| s.value.as_str()), Some("10.0.0.6"));
         assert_eq!(cli.trust.trust.len(), 1);
         assert_eq!(cli.trust.trust[0].certs.len(), 1);
 

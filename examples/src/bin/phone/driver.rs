@@ -90,12 +90,6 @@ impl Clock {
         }
     }
 
-    /// A clock whose origin is `origin` (several drivers sharing one power-on).
-    #[must_use]
-    pub fn starting_at(origin: std::time::Instant) -> Clock {
-        Clock { origin }
-    }
-
     /// Now.
     #[must_use]
     pub fn now(&self) -> Instant {
@@ -260,12 +254,6 @@ impl Reactor {
         })
     }
 
-    /// The clock.
-    #[must_use]
-    pub fn clock(&self) -> Clock {
-        self.clock
-    }
-
     /// Now, on the driver's clock.
     #[must_use]
     pub fn now(&self) -> Instant {
@@ -315,12 +303,6 @@ impl Reactor {
             }
         }
         self.ready.retain(|t| t.0 != handle.0);
-    }
-
-    /// True while `handle` is open.
-    #[must_use]
-    pub fn is_open(&self, handle: Handle) -> bool {
-        self.sources.contains_key(&handle.0)
     }
 
     // --- UDP ---------------------------------------------------------------------------
@@ -490,15 +472,6 @@ impl Reactor {
                 io::ErrorKind::NotFound,
                 "no such link-layer socket",
             )),
-        }
-    }
-
-    /// The link-layer socket of a handle.
-    #[must_use]
-    pub fn packet_socket(&self, handle: Handle) -> Option<&PacketSocket> {
-        match self.sources.get(&handle.0) {
-            Some(Source::Packet(s)) => Some(s),
-            _ => None,
         }
     }
 
@@ -1171,12 +1144,6 @@ impl LinkPort {
     /// As [`Reactor::send_frame`].
     pub fn broadcast(&self, io: &mut Reactor, payload: &[u8]) -> io::Result<()> {
         io.send_frame(self.handle, payload, crate::arp::BROADCAST)
-    }
-
-    /// The interface's MAC.
-    #[must_use]
-    pub fn mac(&self, io: &Reactor) -> Option<crate::cli::Mac> {
-        io.packet_socket(self.handle).map(PacketSocket::mac)
     }
 
     /// A frame for this port.

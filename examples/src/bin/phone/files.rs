@@ -26,7 +26,7 @@ use rustls::pki_types::pem::PemObject as _;
 
 use crate::cli::{IdentityArgs, SetArgs, StateArgs, TrustArgs};
 use crate::driver::{
-    Adapter, Driven, Driver, Fact, FlashDone, FlashPort, Flow, HttpAdapter, Reactor,
+    Adapter, Driven, Driver, Fact, FlashDone, FlashPort, Flow, HttpAdapter, PeerFact, Reactor,
 };
 use crate::net::{SocketOptions, TlsPolicy, Trust};
 use crate::state_dir::{PowerOn, StateDir};
@@ -110,9 +110,9 @@ pub fn open_state(
         None => None,
     };
     let loaded = state.load_record().context("reading the record")?;
-    if let Some(e) = &loaded.damaged {
+    for e in &loaded.damaged {
         display.log(&format!(
-            "warning: record.bin unreadable ({e}); starting from the factory state"
+            "warning: record.bin damaged ({e}); what it lost starts from the factory state"
         ));
     }
     Ok((state, loaded.record, key))
@@ -128,6 +128,12 @@ pub fn trust_of(state: &StateDir, record: &Record) -> Trust {
         .with_pems(record.trust_certs.iter().map(|(_, p)| p.as_slice()));
     if let Some(id) = &record.identity {
         t = t.with_ders(id.ca.iter().map(Vec::as_slice));
+    }
+    if t.rejected() > 0 {
+        tracing::warn!(
+            "{} stored certificate(s) cannot be trust anchors; ignored",
+            t.rejected()
+        );
     }
     t
 }
@@ -243,51 +249,65 @@ pub struct FileIo {
     pub http: HttpAdapter,
     /// The A/B slot writer.
     pub flash: FlashPort,
+    /// The record a flash commit stored, until taken.
+    committed: Option<Record>,
 }
 
 impl FileIo {
-    /// Carries out one transmit of the stage; `Some` is the fact to feed back at once.
+    /// The connections with `http`, the flash with `flash`.
+    #[must_use]
+    pub fn new(http: HttpAdapter, flash: FlashPort) -> FileIo {
+        FileIo {
+            http,
+            flash,
+            committed: None,
+        }
+    }
+
+    /// Carries out one transmit of the stage (`record`: the phone's record as it stands, which
+    /// a commit stores with the new slots); `Some` is the fact to feed back at once.
     pub fn transmit(
         &mut self,
         io: &mut Reactor,
         t: Transmit,
-        record: &mut Record,
-    ) -> Option<crate::driver::PeerFact<'static, Peer>> {
+        record: &Record,
+    ) -> Option<PeerFact<'static, Peer>> {
         match t {
             Transmit::Http(t) => self.http.carry_out(io, t).map(|f| f.map(Peer::Conn)),
             Transmit::Flash(op) => self
                 .flash
                 .apply(io, &op, record)
-                .map(|done| flash_done(done, record)),
+                .map(|done| self.flash_done(done)),
         }
     }
 
     /// The fact about the stage's connections or a paced flash write.
-    pub fn fact<'a>(
-        &mut self,
-        fact: &Fact<'a>,
-        record: &mut Record,
-    ) -> Option<crate::driver::PeerFact<'a, Peer>> {
+    pub fn fact<'a>(&mut self, fact: &Fact<'a>) -> Option<PeerFact<'a, Peer>> {
         if let Some(f) = self.http.fact(fact) {
             return Some(f.map(Peer::Conn));
         }
-        self.flash.fact(fact).map(|done| flash_done(done, record))
+        let done = self.flash.fact(fact)?;
+        Some(self.flash_done(done))
     }
-}
 
-/// A finished flash operation as the stage's input; a commit's record becomes the phone's.
-fn flash_done(done: FlashDone, record: &mut Record) -> crate::driver::PeerFact<'static, Peer> {
-    use crate::driver::PeerFact;
-    match done.result {
-        Ok(new) => {
-            if let Some(r) = new {
-                *record = r;
+    /// The record the last flash commit stored (the new slot active), once.
+    pub fn take_committed(&mut self) -> Option<Record> {
+        self.committed.take()
+    }
+
+    /// A finished flash operation as the stage's input.
+    fn flash_done(&mut self, done: FlashDone) -> PeerFact<'static, Peer> {
+        match done.result {
+            Ok(new) => {
+                if new.is_some() {
+                    self.committed = new;
+                }
+                PeerFact::Completed(Peer::Flash)
             }
-            PeerFact::Completed(Peer::Flash)
-        }
-        Err(e) => {
-            tracing::warn!("flash: {e}");
-            PeerFact::TransportFailed(Peer::Flash)
+            Err(e) => {
+                tracing::warn!("flash: {e}");
+                PeerFact::TransportFailed(Peer::Flash)
+            }
         }
     }
 }
@@ -304,7 +324,11 @@ struct FilesIo {
 
 impl Adapter<Stage> for FilesIo {
     fn transmit(&mut self, io: &mut Reactor, stage: &mut Stage, t: Transmit, now: Instant) {
-        if let Some(f) = self.io.transmit(io, t, &mut self.record) {
+        let f = self.io.transmit(io, t, &self.record);
+        if let Some(r) = self.io.take_committed() {
+            self.record = r;
+        }
+        if let Some(f) = f {
             stage.handle_input(f.input(now));
         }
     }
@@ -316,7 +340,7 @@ impl Adapter<Stage> for FilesIo {
         fact: &Fact<'_>,
         now: Instant,
     ) -> bool {
-        match self.io.fact(fact, &mut self.record) {
+        match self.io.fact(fact) {
             Some(f) => {
                 stage.handle_input(f.input(now));
                 true
@@ -373,10 +397,10 @@ fn run_stage(args: &Args, display: &Display) -> Result<ExitCode> {
     let stage = FileStage::new(config, store, rand::rng(), driver.io.now());
     let pace = Duration::from_millis(args.flash_ms_per_chunk);
     let io = FilesIo {
-        io: FileIo {
-            http: HttpAdapter::new(tls, SocketOptions::default()),
-            flash: FlashPort::new(state.flash(pace)),
-        },
+        io: FileIo::new(
+            HttpAdapter::new(tls, SocketOptions::default()),
+            FlashPort::new(state.flash(pace)),
+        ),
         record,
         display: display.clone(),
         screen: FileScreen::default(),

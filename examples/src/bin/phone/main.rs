@@ -1,5 +1,6 @@
 //! `phone`: the reference deskphone. Each subcommand runs one stage of the boot (or the whole
-//! boot) on std networking, driving the Sans-IO crates of this workspace.
+//! boot) on std networking, driving the Sans-IO crates of this workspace on one non-blocking
+//! event loop ([`driver`]).
 //!
 //! One module per subcommand; each exposes its clap arguments and a `run` returning the exit code.
 
@@ -11,24 +12,17 @@ mod boot;
 mod dhcp;
 mod files;
 mod firmware;
-mod io_stream;
 mod register;
 mod scep;
 mod settings;
 
-// The one driver and its modules (issue 11). Not every item is used until each subcommand is
-// ported onto them; the allows go when they are.
-#[allow(dead_code)]
+// The one driver and the modules every subcommand shares (issue 11): the event loop, the raw
+// link-layer socket, the arguments, the networking policy, the state directory, the terminal.
 mod arp;
-#[allow(dead_code)]
 mod cli;
-#[allow(dead_code)]
 mod driver;
-#[allow(dead_code)]
 mod net;
-#[allow(dead_code)]
 mod state_dir;
-#[allow(dead_code)]
 mod term;
 
 /// The reference SIP deskphone.

@@ -365,15 +365,6 @@ pub struct SocketOptions {
 }
 
 impl SocketOptions {
-    /// Options for sockets on `iface` (None: any interface).
-    #[must_use]
-    pub fn on(iface: Option<&Iface>) -> SocketOptions {
-        SocketOptions {
-            device: iface.cloned(),
-            ..SocketOptions::default()
-        }
-    }
-
     /// Applies the options to a socket not yet bound or connected.
     ///
     /// # Errors
@@ -438,12 +429,6 @@ impl Interface {
     #[must_use]
     pub fn iface(&self) -> &Iface {
         &self.iface
-    }
-
-    /// What this process configured, if anything.
-    #[must_use]
-    pub fn configured(&self) -> Option<Ipv4Config> {
-        self.configured
     }
 
     /// Gives the interface `config` (replacing what this process set before) and brings it up.

@@ -141,10 +141,12 @@ pub struct StateDir {
 /// The record as found at start.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The record (the factory record when there was none or it was damaged).
+    /// The record: the factory record when there was none; what was intact of a damaged one
+    /// (defaults for the rest).
     pub record: Record,
-    /// Why the stored record was not used, when it was damaged (the caller logs it).
-    pub damaged: Option<RecordError>,
+    /// What was lost of a damaged record, in the order found (the caller logs it); empty when
+    /// it was intact or absent.
+    pub damaged: Vec<RecordError>,
 }
 
 /// What the boot loader chose at power-on.
@@ -179,6 +181,7 @@ impl StateDir {
     }
 
     /// The directory.
+    #[cfg(test)]
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.dir
@@ -199,26 +202,24 @@ impl StateDir {
         PathBuf::from(p)
     }
 
-    /// Reads the record. A missing record is the factory state; a damaged one too, with the
-    /// reason in [`Loaded::damaged`] (a broken record never stops the phone from booting).
+    /// Reads the record. A missing record is the factory state; of a damaged one, what is
+    /// intact is kept ([`Record::decode_lenient`]) and the losses are in [`Loaded::damaged`] (a
+    /// broken record never stops the phone from booting).
     ///
     /// # Errors
     /// The record exists but cannot be read (permissions, I/O).
     pub fn load_record(&self) -> io::Result<Loaded> {
         match fs::read(self.dir.join(RECORD)) {
-            Ok(bytes) => Ok(match Record::decode(&bytes) {
-                Ok(record) => Loaded {
-                    record,
-                    damaged: None,
-                },
-                Err(e) => Loaded {
-                    record: Record::default(),
-                    damaged: Some(e),
-                },
-            }),
+            Ok(bytes) => {
+                let s = Record::decode_lenient(&bytes);
+                Ok(Loaded {
+                    record: s.record,
+                    damaged: s.damage,
+                })
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Loaded {
                 record: Record::default(),
-                damaged: None,
+                damaged: Vec::new(),
             }),
             Err(e) => Err(e),
         }
@@ -478,7 +479,7 @@ mod tests {
         assert_eq!(mode(state.path()), 0o700);
         let loaded = state.load_record().unwrap();
         assert_eq!(loaded.record, Record::default());
-        assert!(loaded.damaged.is_none());
+        assert!(loaded.damaged.is_empty());
         let r = Record {
             credentials: Some(("1001".into(), "secret".into())),
             lease_address: Some("10.0.0.7".parse().unwrap()),
@@ -491,7 +492,13 @@ mod tests {
         fs::write(state.path().join(RECORD), b"PHBR\x01garbage").unwrap();
         let loaded = state.load_record().unwrap();
         assert_eq!(loaded.record, Record::default());
-        assert!(loaded.damaged.is_some());
+        assert!(!loaded.damaged.is_empty());
+        // A torn write of a good record keeps what is intact before the cut.
+        let bytes = r.encode();
+        fs::write(state.path().join(RECORD), &bytes[..bytes.len() - 6]).unwrap();
+        let loaded = state.load_record().unwrap();
+        assert!(!loaded.damaged.is_empty());
+        assert_eq!(loaded.record.lease_address, r.lease_address);
     }
 
     #[test]

@@ -456,12 +456,6 @@ impl Keyboard {
         Ok(kb)
     }
 
-    /// True when stdin is a terminal.
-    #[must_use]
-    pub fn is_tty(&self) -> bool {
-        self.saved_termios.is_some()
-    }
-
     /// Reads what was typed; `Ok(0)` at the end of input.
     ///
     /// # Errors
