@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{
     CommandRecord, Entry, EventKind, EventRecord, InputRecord, LimitHit, Limits,
-    MIN_SCANNED_SECRET, OutputRecord, PowerOn, Trace, VERSION, WarningKind,
+    MIN_SCANNED_SECRET, OutputRecord, PowerOn, ScreenKind, Trace, VERSION, WarningKind,
 };
 use crate::boot::record::{Craft, Identity, Record, StaticAddress};
 use crate::boot::{BootConfig, CraftCommand, Peer, Stage, Transmit};
@@ -377,7 +377,7 @@ fn write_config(w: &mut Writer<'_>, c: &BootConfig) {
         w.field(n, "files.flash.trial_boots", |w| w.u8(*trial_boots));
         w.field(n, "files.flash.retries", |w| w.u32(*retries));
         w.field(n, "files.script.max_handoffs", |w| {
-            w.u8(script.max_handoffs)
+            w.u8(script.max_handoffs);
         });
         w.field(n, "files.script.max_steps", |w| w.u32(script.max_steps));
         w.field(n, "files.script.max_file_bytes", |w| {
@@ -754,7 +754,11 @@ const WARNING_KINDS: [WarningKind; 15] = [
 
 fn write_event(w: &mut Writer<'_>, e: &EventRecord) {
     match e.kind {
-        EventKind::Display => w.u8(0),
+        EventKind::Display(k) => {
+            w.u8(0);
+            let code = ScreenKind::ALL.iter().position(|x| *x == k).unwrap_or(0);
+            w.u8(u8::try_from(code).unwrap_or(0));
+        }
         EventKind::Configure => w.u8(1),
         EventKind::Deconfigure => w.u8(2),
         EventKind::Vlan => w.u8(3),
@@ -1476,7 +1480,14 @@ fn read_transmit(r: &mut Reader<'_, '_, '_>) -> Result<Transmit> {
 
 fn read_event(r: &mut Reader<'_, '_, '_>) -> Result<EventRecord> {
     let kind = match r.u8()? {
-        0 => EventKind::Display,
+        0 => {
+            let code = r.u8()?;
+            EventKind::Display(
+                *ScreenKind::ALL
+                    .get(usize::from(code))
+                    .ok_or_else(|| r.bad("screen kind"))?,
+            )
+        }
         1 => EventKind::Configure,
         2 => EventKind::Deconfigure,
         3 => EventKind::Vlan,

@@ -183,7 +183,7 @@ pub fn describe_output(o: &OutputRecord) -> String {
         OutputRecord::Transmit(t) => format!("transmit {}", transmit(t)),
         OutputRecord::Event(e) => {
             let kind = match e.kind {
-                EventKind::Display => "display",
+                EventKind::Display(_) => "display",
                 EventKind::Warning(_) => "warning",
                 _ => "event",
             };

@@ -61,9 +61,11 @@ use core::ops::Deref;
 use phone_sansio::{Input, Instant, Machine, Output};
 use rand_core::{CryptoRng, SeedableRng};
 
+use crate::boot::display::Screen;
 use crate::boot::record::Record;
 use crate::boot::warning::Warning;
 use crate::boot::{Boot, BootConfig, Command, CraftCommand, Event, Peer, Prompt, Stage, Transmit};
+use crate::files::display::DisplayEvent;
 
 pub use codec::{Encoded, TraceError};
 pub use describe::{describe_input, describe_output};
@@ -253,8 +255,8 @@ pub struct EventRecord {
 /// The kind of a recorded [`Event`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
-    /// [`Event::Display`].
-    Display,
+    /// [`Event::Display`], by the screen shown.
+    Display(ScreenKind),
     /// [`Event::Configure`].
     Configure,
     /// [`Event::Deconfigure`].
@@ -275,6 +277,86 @@ pub enum EventKind {
     Warning(WarningKind),
     /// [`Event::View`].
     View,
+}
+
+/// The variant of a recorded [`Screen`] (file-stage screens by their own variant).
+#[allow(missing_docs)] // One per `Screen` variant, same names; `File*` per `DisplayEvent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenKind {
+    Restarting,
+    Initializing,
+    Loading,
+    Starting,
+    Dhcp,
+    ProgramSoftkey,
+    VlanId,
+    AddressConflict,
+    FileHttp,
+    FileReceived,
+    FileObtained,
+    FileSaving,
+    FileRestarting,
+    ContactingCallServer,
+    Scep,
+    Extension,
+    Password,
+    Registering,
+    RegistrationFailed,
+    Idle,
+    Craft,
+}
+
+impl ScreenKind {
+    /// Every kind, in the encoding's order.
+    pub const ALL: [ScreenKind; 21] = [
+        ScreenKind::Restarting,
+        ScreenKind::Initializing,
+        ScreenKind::Loading,
+        ScreenKind::Starting,
+        ScreenKind::Dhcp,
+        ScreenKind::ProgramSoftkey,
+        ScreenKind::VlanId,
+        ScreenKind::AddressConflict,
+        ScreenKind::FileHttp,
+        ScreenKind::FileReceived,
+        ScreenKind::FileObtained,
+        ScreenKind::FileSaving,
+        ScreenKind::FileRestarting,
+        ScreenKind::ContactingCallServer,
+        ScreenKind::Scep,
+        ScreenKind::Extension,
+        ScreenKind::Password,
+        ScreenKind::Registering,
+        ScreenKind::RegistrationFailed,
+        ScreenKind::Idle,
+        ScreenKind::Craft,
+    ];
+
+    fn of(s: &Screen) -> ScreenKind {
+        match s {
+            Screen::Restarting => ScreenKind::Restarting,
+            Screen::Initializing => ScreenKind::Initializing,
+            Screen::Loading => ScreenKind::Loading,
+            Screen::Starting => ScreenKind::Starting,
+            Screen::Dhcp { .. } => ScreenKind::Dhcp,
+            Screen::ProgramSoftkey => ScreenKind::ProgramSoftkey,
+            Screen::VlanId(_) => ScreenKind::VlanId,
+            Screen::AddressConflict => ScreenKind::AddressConflict,
+            Screen::File(DisplayEvent::Http { .. }) => ScreenKind::FileHttp,
+            Screen::File(DisplayEvent::Received { .. }) => ScreenKind::FileReceived,
+            Screen::File(DisplayEvent::FileObtained { .. }) => ScreenKind::FileObtained,
+            Screen::File(DisplayEvent::SavingToFlash { .. }) => ScreenKind::FileSaving,
+            Screen::File(DisplayEvent::Restarting) => ScreenKind::FileRestarting,
+            Screen::ContactingCallServer => ScreenKind::ContactingCallServer,
+            Screen::Scep { .. } => ScreenKind::Scep,
+            Screen::Extension => ScreenKind::Extension,
+            Screen::Password => ScreenKind::Password,
+            Screen::Registering => ScreenKind::Registering,
+            Screen::RegistrationFailed => ScreenKind::RegistrationFailed,
+            Screen::Idle { .. } => ScreenKind::Idle,
+            Screen::Craft => ScreenKind::Craft,
+        }
+    }
 }
 
 /// The variant of a recorded [`Warning`].
@@ -348,7 +430,7 @@ impl EventRecord {
     #[must_use]
     pub fn of(e: &Event) -> EventRecord {
         let (kind, text) = match e {
-            Event::Display(s) => (EventKind::Display, s.to_string()),
+            Event::Display(s) => (EventKind::Display(ScreenKind::of(s)), s.to_string()),
             Event::Configure(n) => (
                 EventKind::Configure,
                 alloc::format!(

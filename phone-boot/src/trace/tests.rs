@@ -308,7 +308,12 @@ fn record_first_boot(limits: Limits) -> (Trace, World) {
     t.run(&mut world, Instant::from_secs(60));
     assert_eq!(t.machine.phase(), crate::boot::Phase::Stopped);
     let record = t.machine.record().clone();
-    let restart_at = t.now + Duration::from_secs(1);
+    // Powered on again a second after the last thing that happened.
+    let last = match t.log.last() {
+        Some(harness::Logged::Event(at, _) | harness::Logged::Transmit(at, _)) => *at,
+        None => start,
+    };
+    let restart_at = last + Duration::from_secs(1);
     let trace = t.machine.into_trace().unwrap();
     let phone = Phone::power_on(
         Some(trace),
@@ -632,4 +637,78 @@ fn every_configuration_field_is_recorded() {
     c.unix_at_zero = Duration::from_secs(99);
     assert!(codec::config_round_trips(&c));
     assert!(codec::config_round_trips(&config(false)));
+}
+
+#[test]
+fn the_timeline_shows_every_stage_and_every_request() {
+    let (trace, _) = record_first_boot(Limits::default());
+    let svg = timeline(&trace);
+    if let Ok(path) = std::env::var("PHONE_TIMELINE_OUT") {
+        std::fs::write(path, &svg).unwrap();
+    }
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for stage in [
+        "network",
+        "files",
+        "software",
+        "certificate",
+        "registration",
+    ] {
+        assert!(
+            svg.contains(&format!("data-stage=\"{stage}\"")),
+            "no {stage} bar"
+        );
+    }
+    // Every request the trace made is a mark, with its URI (or SCEP operation) and outcome.
+    for get in [
+        "GET http://10.0.0.1:80/96x1Supgrade.txt → 200",
+        "GET http://10.0.0.1:80/46xxsettings.txt → 200",
+        "GET http://10.0.0.1:80/new.bin.sig → 200",
+        "GET http://10.0.0.1:80/new.bin → 200 74 KB",
+        "GET http://10.0.0.1:80/lab-ca.pem → 404",
+        "GetCACaps → 503",
+        "GetCACaps → 200",
+        "GetCACert → 404",
+        "→ DHCPDISCOVER",
+        "← DHCPOFFER",
+        "→ DHCPREQUEST",
+        "← DHCPACK",
+        "→ REGISTER to 10.0.0.1",
+        "← 401 Unauthorized",
+        "← 200 OK",
+        "flash slot B",
+        "reached registered",
+        "SCEP failed",
+    ] {
+        assert!(svg.contains(get), "{get} missing");
+    }
+    let connects = trace
+        .power_ons
+        .iter()
+        .flat_map(|p| &p.entries)
+        .filter(|e| {
+            matches!(
+                e,
+                Entry::Output(OutputRecord::Transmit(
+                    Transmit::Files(phone_http::Transmit {
+                        action: Action::Connect { .. },
+                        ..
+                    }) | Transmit::Scep(phone_http::Transmit {
+                        action: Action::Connect { .. },
+                        ..
+                    })
+                ))
+            )
+        })
+        .count();
+    assert_eq!(
+        svg.matches("class=\"mark http").count() + svg.matches("class=\"mark scep").count(),
+        connects
+    );
+    // Failures are red: the 404, the busy CA, the CA certificate that is not there.
+    assert!(svg.contains("class=\"mark http bad\""));
+    assert!(svg.matches("class=\"mark scep bad\"").count() >= 2);
+    // The display line: the first screen and the idle screen with the extension.
+    assert!(svg.contains(">Restarting..."));
+    assert!(svg.contains(">1001<"));
 }
