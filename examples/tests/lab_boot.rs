@@ -2,7 +2,8 @@
 //! scepserver, two Kamailio): the first boot flashes new firmware, restarts, enrolls a SCEP
 //! certificate and registers over TLS with it; the second boot uses INIT-REBOOT, downloads no
 //! software and keeps its certificate and credentials; and faults from the issue's matrix.
-//! Needs root and the lab packages (`sudo examples/lab/install`); ids `bo1`..`bo9`, `bp1`..`bp9`.
+//! Needs root and the lab packages (`sudo examples/lab/install`); ids `bo1`..`bo9`, `bp1`..`bp9`,
+//! `bq1`..`bq9`.
 
 // Tests unwrap what they set up themselves.
 #![allow(clippy::unwrap_used)]
@@ -16,7 +17,7 @@ use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::lab::{Lab, LabConfig, Server, secs};
+use common::lab::{Lab, LabConfig, Server, ServerCert, StaticHost, secs};
 
 const PHONE: &str = env!("CARGO_BIN_EXE_phone");
 const APP: &str = "demo-fw-1.0.bin";
@@ -631,4 +632,216 @@ fn first_file_server_down_the_second_is_used() {
     );
     assert!(registered_with(out).is_some(), "{out}");
     assert!(rig.access_log().contains("GET /96x1Supgrade.txt"));
+}
+
+/// A rig whose upgrade script names no software and whose settings register over UDP with the
+/// first registrar, plus `settings` (no SCEP unless they set MYCERTURL).
+fn plain_rig(cfg: LabConfig, settings: &str) -> Rig {
+    let rig = rig_with(cfg, true);
+    let doc = rig.lab.docroot();
+    fs::write(doc.join("96x1Supgrade.txt"), "GET 46xxsettings.txt\n").unwrap();
+    fs::write(
+        doc.join("46xxsettings.txt"),
+        format!(
+            "SET SIP_CONTROLLER_LIST \"{}:5060;transport=udp\"\nSET SIPDOMAIN lab.test\n{settings}",
+            rig.lab.srv_ip1()
+        ),
+    )
+    .unwrap();
+    rig
+}
+
+/// The last address `phone boot` configured (its `address A/P ...` log line).
+fn configured_address(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("address ").nth(1))
+        .filter_map(|r| r.split('/').next().map(str::to_string))
+        .next_back()
+}
+
+/// TLSSRVRID=0 (files.md §1): a file server whose certificate chains to a trusted CA but names
+/// other hosts is used over HTTPS; with TLSSRVRID=1 the same server is refused on the name and
+/// the phone falls back to HTTP (AUTH=0).
+#[test]
+fn tlssrvrid_zero_accepts_a_certificate_for_another_name_and_one_refuses_it() {
+    let mut cfg = LabConfig::new("bq1");
+    cfg.sson = Some("HTTPSRVR=@IP1@,TLSSRVR=@IP1@".into());
+    cfg.server_cert = ServerCert::WrongName;
+    cfg.scep = false;
+    cfg.sip_tls = false;
+    let rig = plain_rig(cfg, "");
+    let ip = rig.lab.srv_ip1();
+    let creds = ["--user", "1001", "--password", "1001pass"];
+
+    let mut zero = vec!["--set", "TLSSRVRID=0"];
+    zero.extend_from_slice(&creds);
+    let run = rig.boot(&zero);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.contains(&format!("| HTTP: 1 https://{ip}:443/96x1Supgrade.txt")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("https://{ip}:443/46xxsettings.txt")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("http://"),
+        "fell back to HTTP:\n{out}\n{}",
+        run.stderr
+    );
+    assert!(registered_with(out).is_some(), "{out}");
+    assert!(rig.access_log().contains("GET /46xxsettings.txt"));
+
+    fs::remove_dir_all(rig.state()).unwrap();
+    let mut one = vec!["--set", "TLSSRVRID=1"];
+    one.extend_from_slice(&creds);
+    let run = rig.boot(&one);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    let https = out
+        .find(&format!("| HTTP: 1 https://{ip}:443/96x1Supgrade.txt"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let http = out
+        .find(&format!("| HTTP: 2 http://{ip}:80/96x1Supgrade.txt"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(https < http, "{out}");
+    assert!(
+        out.contains(&format!("http://{ip}:80/46xxsettings.txt")),
+        "{out}"
+    );
+    assert!(
+        run.stderr.contains("not valid for name"),
+        "the name check refused it:\n{}",
+        run.stderr
+    );
+    assert!(registered_with(out).is_some(), "{out}");
+}
+
+/// RFC 5227 during the boot (Decision 11): another host owns the address the server reserved
+/// for the phone and answers its ARP probe. The phone sends DHCPDECLINE (the server logs it),
+/// shows `Address conflict` (the Program softkey offered), waits, asks again, gets another
+/// address, and registers with it.
+#[test]
+fn arp_conflict_during_boot_declines_and_ends_with_another_address() {
+    let mut cfg = LabConfig::new("bq2");
+    cfg.sson = Some("HTTPSRVR=@IP1@".into());
+    cfg.hosts = vec![StaticHost::client("@NET@.20", None)];
+    cfg.scep = false;
+    cfg.sip_tls = false;
+    let rig = plain_rig(cfg, "");
+    let taken = format!("{}.20", rig.lab.net());
+    rig.lab.srv_ip_add(taken.parse().unwrap());
+    let run = rig.boot(&["--user", "1001", "--password", "1001pass"]);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(out.contains("| [Program]"), "{out}");
+    let conflict = out
+        .find("| Address conflict")
+        .unwrap_or_else(|| panic!("no conflict shown:\n{out}\n{}", run.stderr));
+    let registered = out.find("REGISTERED").unwrap_or_else(|| panic!("{out}"));
+    assert!(conflict < registered, "{out}");
+    let log = rig.lab.log(Server::Dhcp);
+    assert!(
+        log.contains("DHCPDECLINE") && log.contains(&taken),
+        "the server did not log the DECLINE:\n{log}"
+    );
+    let address = configured_address(&run.stderr).unwrap_or_else(|| panic!("{}", run.stderr));
+    assert_ne!(address, taken, "{}", run.stderr);
+    assert!(
+        address.starts_with(&format!("{}.", rig.lab.net())),
+        "{address}"
+    );
+    let addr = rig.lab.run_cli_ok(
+        &["ip", "-4", "addr", "show", "dev", rig.lab.client_if()],
+        secs(5),
+    );
+    assert!(addr.contains(&format!("{address}/24")), "{addr}");
+    assert!(!addr.contains(&taken), "{addr}");
+}
+
+/// `phone boot` enrolls through HTTPPROXY with an https MYCERTURL: one CONNECT tunnel per SCEP
+/// request in the proxy's log, the certificate held, registered.
+#[test]
+fn scep_of_the_boot_goes_through_the_proxy_with_connect() {
+    let mut cfg = LabConfig::new("bq3");
+    cfg.sson = Some("HTTPSRVR=@IP1@".into());
+    cfg.sip_tls = false;
+    cfg.proxy = true;
+    let rig = rig_with(cfg, true);
+    let ip1 = rig.lab.srv_ip1();
+    let doc = rig.lab.docroot();
+    fs::write(doc.join("96x1Supgrade.txt"), "GET 46xxsettings.txt\n").unwrap();
+    fs::write(
+        doc.join("46xxsettings.txt"),
+        format!(
+            "SET SIP_CONTROLLER_LIST \"{ip1}:5060;transport=udp\"\nSET SIPDOMAIN lab.test\n\
+             SET MYCERTURL \"{}\"\nSET SCEPPASSWORD \"{}\"\nSET MYCERTKEYLEN 1024\n\
+             SET HTTPPROXY \"{}\"\n",
+            rig.lab.https_scep_url(),
+            rig.lab.scep_challenge(),
+            rig.lab.proxy()
+        ),
+    )
+    .unwrap();
+    let run = rig.boot(&["--user", "1001", "--password", "1001pass"]);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("CERTIFICATE held"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(registered_with(&run.stdout).is_some(), "{}", run.stdout);
+    let log = rig.lab.log(Server::Proxy);
+    let tunnels = log
+        .lines()
+        .filter(|l| l.contains(&format!("): CONNECT {ip1}:443 HTTP/1.1")))
+        .count();
+    assert!(tunnels >= 3, "one tunnel per SCEP request:\n{log}");
+    assert!(!log.contains("): GET http://"), "{log}");
+}
+
+/// A CA that answers 5 s late: the boot waits on it without blocking, so the `SCEP: s secs`
+/// counter goes on advancing, second by second, and the boot completes when it answers.
+#[test]
+fn slow_ca_the_scep_counter_advances_while_it_waits() {
+    let mut cfg = LabConfig::new("bq4");
+    cfg.sson = Some("HTTPSRVR=@IP1@".into());
+    cfg.sip_tls = false;
+    cfg.slow_ca = true;
+    let rig = rig_with(cfg, true);
+    let ip1 = rig.lab.srv_ip1();
+    let doc = rig.lab.docroot();
+    fs::write(doc.join("96x1Supgrade.txt"), "GET 46xxsettings.txt\n").unwrap();
+    fs::write(
+        doc.join("46xxsettings.txt"),
+        format!(
+            "SET SIP_CONTROLLER_LIST \"{ip1}:5060;transport=udp\"\nSET SIPDOMAIN lab.test\n\
+             SET MYCERTURL \"{}\"\nSET SCEPPASSWORD \"{}\"\nSET MYCERTKEYLEN 1024\n",
+            rig.lab.slow_scep_url(),
+            rig.lab.scep_challenge()
+        ),
+    )
+    .unwrap();
+    let run = rig.boot(&["--user", "1001", "--password", "1001pass"]);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    let mut at = 0;
+    for s in 0..=5 {
+        let line = format!("| SCEP: {s} secs");
+        at = out[at..]
+            .find(&line)
+            .map(|i| at + i)
+            .unwrap_or_else(|| panic!("no {line:?} after the earlier ones:\n{out}"));
+    }
+    assert!(out.contains("CERTIFICATE held"), "{out}\n{}", run.stderr);
+    assert!(registered_with(out).is_some(), "{out}");
+    assert!(
+        rig.lab.log(Server::SlowCa).contains("answer held 5"),
+        "{}",
+        rig.lab.log(Server::SlowCa)
+    );
 }

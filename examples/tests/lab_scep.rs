@@ -211,3 +211,115 @@ fn phone_scep_against_scepserver() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// Counts the proxy log's request lines whose request starts with `what` (`GET http://...` or
+/// `CONNECT host:port`): `CONNECT ... Request (file descriptor N): GET http://... HTTP/1.1`.
+fn proxy_requests(log: &str, what: &str) -> usize {
+    log.lines()
+        .filter_map(|l| {
+            l.split_once("Request (file descriptor ")?
+                .1
+                .split_once("): ")
+        })
+        .filter(|(_, request)| request.starts_with(what))
+        .count()
+}
+
+/// HTTPPROXY through the lab's tinyproxy (spec/scep.md §3): an http MYCERTURL goes to the proxy
+/// in absolute-form, an https one through a CONNECT tunnel (TLS with the CA inside it), and a
+/// host listed in HTTPEXCEPTIONDOMAINS is reached directly. The proxy's own log tells which.
+#[test]
+fn phone_scep_through_tinyproxy() {
+    let lab = Lab::up(LabConfig {
+        dhcp: Dhcp::None,
+        sson: None,
+        http: true,
+        scep: true,
+        kam1: false,
+        kam2: false,
+        sip_tls: false,
+        proxy: true,
+        ..LabConfig::new("sc2")
+    });
+    lab.client_static_ip(None);
+    let ip1 = lab.srv_ip1().to_string();
+    let proxy = format!("HTTPPROXY={}", lab.proxy());
+    let challenge = lab.scep_challenge().to_string();
+    let ca = lab.ca_cert();
+    let enroll = |url: &str, extra: &[&str], out: &Path| {
+        let mut args = vec![
+            PHONE,
+            "scep",
+            "--url",
+            url,
+            "--challenge",
+            &challenge,
+            "--cn",
+            "proxied-phone",
+            "--key-len",
+            "1024",
+            "--set",
+            &proxy,
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        let run = lab.run_cli(&args, secs(60));
+        assert!(run.success(), "{url} {extra:?}: {run:?}");
+        assert!(
+            run.stdout.contains("ISSUED subject=CN=proxied-phone"),
+            "{run:?}"
+        );
+        assert!(
+            openssl(&[
+                "verify",
+                "-CAfile",
+                s(&lab.scep_ca()),
+                s(&out.join("cert.pem"))
+            ])
+            .contains(": OK")
+        );
+    };
+
+    // 1. http MYCERTURL: every request in absolute-form through the proxy, none direct.
+    let out = tmpdir("proxy-http");
+    enroll(lab.scep_url(), &[], &out);
+    let log = lab.log(Server::Proxy);
+    let scep_http = format!("GET http://{ip1}:8080/scep?operation=GetCACaps HTTP/1.1");
+    assert_eq!(proxy_requests(&log, &scep_http), 1, "{log}");
+    assert!(
+        proxy_requests(&log, &format!("GET http://{ip1}:8080/scep?operation="))
+            + proxy_requests(&log, &format!("POST http://{ip1}:8080/scep?operation="))
+            >= 3,
+        "GetCACaps, GetCACert, PKIOperation through the proxy:\n{log}"
+    );
+    assert_eq!(proxy_requests(&log, "CONNECT "), 0, "{log}");
+
+    // 2. https MYCERTURL (scepserver behind nginx's TLS): CONNECT to the CA, nothing in clear.
+    let seen = log.len();
+    let out2 = tmpdir("proxy-https");
+    enroll(lab.https_scep_url(), &["--trust", s(&ca)], &out2);
+    let log = lab.log(Server::Proxy)[seen..].to_string();
+    assert!(
+        proxy_requests(&log, &format!("CONNECT {ip1}:443 HTTP/1.1")) >= 3,
+        "one tunnel per SCEP request:\n{log}"
+    );
+    assert_eq!(proxy_requests(&log, "GET http://"), 0, "{log}");
+    assert_eq!(proxy_requests(&log, "POST http://"), 0, "{log}");
+    // The requests reached the CA through nginx's HTTPS.
+    let access = std::fs::read_to_string(lab.state_dir().join("logs").join("nginx-access.log"))
+        .unwrap_or_default();
+    assert!(access.contains("GET /scep?operation=GetCACaps"), "{access}");
+
+    // 3. The CA's host is an exception domain: straight to it, the proxy sees nothing.
+    let seen = lab.log(Server::Proxy).len();
+    let out3 = tmpdir("proxy-direct");
+    let except = format!("HTTPEXCEPTIONDOMAINS=other.invalid,{ip1}");
+    enroll(lab.scep_url(), &["--set", &except], &out3);
+    let log = lab.log(Server::Proxy)[seen..].to_string();
+    assert_eq!(proxy_requests(&log, ""), 0, "the proxy was used:\n{log}");
+
+    for d in [out, out2, out3] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -79,6 +79,13 @@ pub enum Server {
     Kam1,
     /// kamailio #2: SRV_IP2 UDP/TCP 5060, TLS 5061 (failover registrar).
     Kam2,
+    /// tinyproxy, the lab's HTTPPROXY: `SRV_IP2:3128`, absolute-form GET and CONNECT to 443 and
+    /// 8080; its log has one `Request (file descriptor N): GET http://...` or `CONNECT host:port`
+    /// line per request.
+    Proxy,
+    /// A CA that answers late: a relay in front of scepserver at `http://SRV_IP1:8081/scep` that
+    /// holds every answer until 5 s after the connection was accepted.
+    SlowCa,
 }
 
 impl Server {
@@ -91,6 +98,8 @@ impl Server {
             Server::Scep => "scep",
             Server::Kam1 => "kam1",
             Server::Kam2 => "kam2",
+            Server::Proxy => "proxy",
+            Server::SlowCa => "slowca",
         }
     }
 }
@@ -224,6 +233,10 @@ pub struct LabConfig {
     pub sip_tls: bool,
     /// Kamailio TLS requires a client certificate from the lab CA or the SCEP CA.
     pub sip_tls_verify_client: bool,
+    /// Start tinyproxy ([`Server::Proxy`]).
+    pub proxy: bool,
+    /// Start the slow CA relay ([`Server::SlowCa`]; needs `scep`).
+    pub slow_ca: bool,
 }
 
 impl LabConfig {
@@ -256,6 +269,8 @@ impl LabConfig {
             min_expires: 60,
             sip_tls: true,
             sip_tls_verify_client: false,
+            proxy: false,
+            slow_ca: false,
         }
     }
 
@@ -316,6 +331,8 @@ impl LabConfig {
             (self.scep, "scep"),
             (self.kam1, "kam1"),
             (self.kam2, "kam2"),
+            (self.proxy, "proxy"),
+            (self.slow_ca, "slowca"),
         ] {
             if on {
                 only.push(name);
@@ -683,6 +700,18 @@ impl Lab {
     /// `http://10.77.N.1:8080/scep`.
     pub fn scep_url(&self) -> &str {
         self.env("SCEP_URL")
+    }
+    /// `https://10.77.N.1/scep`: scepserver behind nginx's HTTPS (the lab certificate).
+    pub fn https_scep_url(&self) -> &str {
+        self.env("HTTPS_SCEP_URL")
+    }
+    /// `http://10.77.N.1:8081/scep`: scepserver behind [`Server::SlowCa`].
+    pub fn slow_scep_url(&self) -> &str {
+        self.env("SLOW_SCEP_URL")
+    }
+    /// `10.77.N.2:3128`: the HTTPPROXY of the lab ([`Server::Proxy`]).
+    pub fn proxy(&self) -> &str {
+        self.env("PROXY")
     }
     /// The SCEP challenge password.
     pub fn scep_challenge(&self) -> &str {
