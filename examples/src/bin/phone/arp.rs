@@ -3,8 +3,8 @@
 //!
 //! An `AF_PACKET` / `SOCK_DGRAM` socket (packet(7)): the kernel adds and strips the Ethernet
 //! header, so the phone sends and receives the 28-byte ARP payload the DHCP client builds and
-//! parses. It is bound to one interface and one EtherType, non-blocking, and registered with
-//! the driver's mio poll like any socket. A packet socket bound to one protocol does not see the
+//! parses. It is bound to one interface and one EtherType, non-blocking, and the driver
+//! registers its descriptor ([`PacketSocket::raw_fd`]) with its mio poll like any socket. A packet socket bound to one protocol does not see the
 //! frames it sends itself (only `ETH_P_ALL` taps do), so every frame read is another host's.
 //!
 //! Crates: `socket2` (already used for SO_BINDTODEVICE; its `all` feature has
@@ -16,8 +16,6 @@
 use std::io::{self, Read as _};
 use std::os::fd::{AsRawFd as _, RawFd};
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
 
 use crate::cli::Iface;
@@ -128,35 +126,13 @@ impl PacketSocket {
     }
 }
 
-impl mio::event::Source for PacketSocket {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        SourceFd(&self.raw_fd()).register(registry, token, interests)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        SourceFd(&self.raw_fd()).reregister(registry, token, interests)
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        SourceFd(&self.raw_fd()).deregister(registry)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::net::Ipv4Addr;
 
+    use mio::unix::SourceFd;
+    use mio::{Interest, Token};
     use phone_dhcp::{ArpMessage, ArpPacket};
 
     use crate::cli::Mac;
@@ -260,70 +236,74 @@ mod tests {
 
         let pa: Iface = "pa".parse().unwrap();
         let pb: Iface = "pb".parse().unwrap();
-        let mut a = PacketSocket::open(&pa, ETH_P_ARP).unwrap();
-        let mut b = PacketSocket::open(&pb, ETH_P_ARP).unwrap();
+        let a = PacketSocket::open(&pa, ETH_P_ARP).unwrap();
+        let b = PacketSocket::open(&pb, ETH_P_ARP).unwrap();
         let (mac_a, mac_b) = (
             Mac::of_interface(&pa).unwrap(),
             Mac::of_interface(&pb).unwrap(),
         );
         assert_eq!(mac_a.to_string(), "02:00:00:00:00:0a");
         let mut poll = mio::Poll::new().unwrap();
-        poll.registry()
-            .register(&mut b, Token(2), Interest::READABLE)
-            .unwrap();
-        poll.registry()
-            .register(&mut a, Token(1), Interest::READABLE)
-            .unwrap();
-        // tcpdump on pb, when present, must see the probe too.
-        let dump = std::process::Command::new("tcpdump")
+        for (s, t) in [(&a, 1), (&b, 2)] {
+            poll.registry()
+                .register(&mut SourceFd(&s.raw_fd()), Token(t), Interest::READABLE)
+                .unwrap();
+        }
+        let mut events = mio::Events::with_capacity(8);
+        let mut buf = [0u8; 1600];
+        // The next ARP message on `s` (registered as `token`), within 2 s.
+        let mut next = |s: &PacketSocket, token: usize| loop {
+            poll.poll(&mut events, Some(Duration::from_secs(2)))
+                .unwrap();
+            assert!(!events.is_empty(), "no frame within 2 s (token {token})");
+            if events.iter().any(|e| e.token() == Token(token)) {
+                let n = s.recv(&mut buf).unwrap();
+                break ArpMessage::parse(&buf[..n]).unwrap();
+            }
+        };
+        // tcpdump on pb, when present, must see the probe too: wait (at most 10 s, a loaded
+        // machine is slow) until it says it is listening.
+        let mut dump = std::process::Command::new("tcpdump")
             .args(["-i", "pb", "-n", "-l", "-c", "1", "arp"])
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .ok();
-        if dump.is_some() {
-            std::thread::sleep(Duration::from_millis(500)); // tcpdump attaching
+        if let Some(err) = dump.as_mut().and_then(|d| d.stderr.take()) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                use std::io::BufRead as _;
+                for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                    if line.contains("listening on pb") {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            assert!(
+                rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "tcpdump never listened on pb"
+            );
         }
         let target: Ipv4Addr = "192.0.2.7".parse().unwrap();
         let probe = ArpPacket::probe(mac_a.octets(), target);
         a.send_to(&probe.to_bytes(), BROADCAST).unwrap();
-        let mut events = mio::Events::with_capacity(8);
-        let mut buf = [0u8; 1600];
-        let got = loop {
-            poll.poll(&mut events, Some(Duration::from_secs(2)))
-                .unwrap();
-            assert!(!events.is_empty(), "no frame on pb within 2 s");
-            if events.iter().any(|e| e.token() == Token(2)) {
-                let n = b.recv(&mut buf).unwrap();
-                break ArpMessage::parse(&buf[..n]).unwrap();
-            }
-        };
+        let got = next(&b, 2);
         assert!(got.is_probe(), "{got:?}");
         assert_eq!(got.to_bytes(), probe.to_bytes());
         assert_eq!(got.sender_ip, Ipv4Addr::UNSPECIFIED);
-        // Nothing more queued on pb: the socket is non-blocking.
-        assert_eq!(
-            b.recv(&mut buf).unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
-        // pa does not read its own probe back.
-        assert_eq!(
-            a.recv(&mut buf).unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
+        // Nothing more queued on pb: the socket is non-blocking. And pa does not read its own
+        // probe back.
+        let mut scratch = [0u8; 64];
+        for s in [&b, &a] {
+            assert_eq!(
+                s.recv(&mut scratch).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
+        }
         // The other way: pb defends (a reply to pa's MAC), pa receives it.
         let reply = ArpMessage::reply(mac_b.octets(), target, &probe);
         b.send_to(&reply.to_bytes(), mac_a.octets()).unwrap();
-        let got = loop {
-            poll.poll(&mut events, Some(Duration::from_secs(2)))
-                .unwrap();
-            assert!(!events.is_empty(), "no reply on pa within 2 s");
-            if events.iter().any(|e| e.token() == Token(1)) {
-                let n = a.recv(&mut buf).unwrap();
-                break ArpMessage::parse(&buf[..n]).unwrap();
-            }
-        };
-        assert_eq!(got, reply);
+        assert_eq!(next(&a, 1), reply);
         if let Some(mut d) = dump {
             let mut text = String::new();
             let done = (0..30).any(|_| {

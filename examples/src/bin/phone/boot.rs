@@ -36,7 +36,7 @@ use tracing::{debug, info, warn};
 use crate::cli::{IdentityArgs, IfaceArgs, SetArgs, StateArgs, TrustArgs};
 use crate::dhcp::DhcpPorts;
 use crate::driver::{
-    Adapter, Driven, Driver, Fact, FlashPort, Flow, HttpAdapter, PeerFact, Reactor, SipPorts,
+    Adapter, Driven, Driver, Fact, FlashPort, Flow, HttpAdapter, PeerFact, Reactor, SipPorts, feed,
 };
 use crate::files::{FileIo, FileScreen, open_state, power_on_line, trust_of};
 use crate::net::{ClientIdentity, Interface, Ipv4Config, SocketOptions, TlsPolicy, prefix_len};
@@ -347,10 +347,6 @@ impl BootIo {
         };
         boot.handle_input(Input::Command(now, Command::Craft(cmd)));
     }
-
-    fn feed(&mut self, boot: &mut Phone, f: PeerFact<'_, Peer>, now: Instant) {
-        boot.handle_input(f.input(now));
-    }
 }
 
 impl Adapter<Phone> for BootIo {
@@ -376,9 +372,7 @@ impl Adapter<Phone> for BootIo {
                 f.map(Peer::Sip)
             }),
         };
-        if let Some(f) = failed {
-            self.feed(boot, f, now);
-        }
+        feed(boot, failed, now);
     }
 
     fn fact(&mut self, _io: &mut Reactor, boot: &mut Phone, fact: &Fact<'_>, now: Instant) -> bool {
@@ -403,26 +397,15 @@ impl Adapter<Phone> for BootIo {
             }
             _ => {}
         }
-        if let Some(f) = self.dhcp.fact(fact) {
-            self.feed(boot, f.map(Peer::Dhcp), now);
-            return true;
-        }
-        if let Some(f) = self.files.fact(fact) {
-            self.feed(boot, f.map(Peer::Files), now);
-            return true;
-        }
-        if let Some(f) = self.scep.fact(fact) {
-            self.feed(boot, f.map(Peer::Scep), now);
-            return true;
-        }
-        match self.sip.fact(fact) {
-            Some(Some(f)) => {
-                self.feed(boot, f.map(Peer::Sip), now);
-                true
-            }
-            Some(None) => true,
-            None => false,
-        }
+        let f: Option<PeerFact<'_, Peer>> = match self.sip.fact(fact) {
+            // A SIP datagram from an address no controller has: taken, dropped.
+            Some(None) => return true,
+            Some(Some(f)) => Some(f.map(Peer::Sip)),
+            None => (self.dhcp.fact(fact).map(|f| f.map(Peer::Dhcp)))
+                .or_else(|| self.files.fact(fact).map(|f| f.map(Peer::Files)))
+                .or_else(|| self.scep.fact(fact).map(|f| f.map(Peer::Scep))),
+        };
+        feed(boot, f, now)
     }
 
     fn tick(&mut self, _io: &mut Reactor, _boot: &mut Phone, _now: Instant) -> Flow {

@@ -26,7 +26,9 @@ use phone_sansio::{Input, Instant};
 use phone_settings::{Source, Store, parse_sson};
 
 use crate::cli::{Iface, Mac, SetArgs};
-use crate::driver::{Adapter, Driven, Driver, Fact, Flow, LinkPort, PeerFact, Reactor, UdpPort};
+use crate::driver::{
+    Adapter, Driven, Driver, Fact, Flow, LinkPort, PeerFact, Reactor, UdpPort, feed,
+};
 use crate::net::{Interface, Ipv4Config, SocketOptions, prefix_len};
 use crate::term::Display;
 
@@ -167,40 +169,29 @@ impl DhcpPorts {
 
     /// Sends one of the client's transmits; `Some` is a failure to feed back at once.
     pub fn transmit(&mut self, io: &mut Reactor, t: Transmit) -> Option<PeerFact<'static, Link>> {
-        match t {
+        let (link, sent) = match t {
             Transmit::Udp {
                 payload,
                 destination,
                 ..
             } => {
                 let to = SocketAddr::V4(SocketAddrV4::new(destination, 67));
-                let sent = match &self.udp {
-                    Some(u) => u.send(io, to, &payload),
-                    None => Err(std::io::Error::new(
-                        std::io::ErrorKind::NotConnected,
-                        "no UDP socket",
-                    )),
-                };
-                sent.err().map(|e| {
-                    tracing::info!("DHCP send to {to} on {}: {e}", self.link);
-                    PeerFact::TransportFailed(Link::Udp)
-                })
+                let sent = self.udp.as_ref().map(|u| u.send(io, to, &payload));
+                (Link::Udp, sent)
             }
             Transmit::Arp(p) => {
                 tracing::debug!("ARP {p} on {}", self.link);
-                let sent = match &self.arp {
-                    Some(a) => a.broadcast(io, &p.to_bytes()),
-                    None => Err(std::io::Error::new(
-                        std::io::ErrorKind::NotConnected,
-                        "no ARP socket",
-                    )),
-                };
-                sent.err().map(|e| {
-                    tracing::debug!("ARP send on {}: {e}", self.link);
-                    PeerFact::TransportFailed(Link::Arp)
-                })
+                let sent = self.arp.as_ref().map(|a| a.broadcast(io, &p.to_bytes()));
+                (Link::Arp, sent)
             }
-        }
+        };
+        let error = match sent {
+            Some(Ok(())) => return None,
+            Some(Err(e)) => e.to_string(),
+            None => "no socket".to_string(),
+        };
+        tracing::info!("{link:?} send on {}: {error}", self.link);
+        Some(PeerFact::TransportFailed(link))
     }
 
     /// A datagram on port 68 or an ARP packet on the interface, as the client's input.
@@ -502,9 +493,8 @@ impl DhcpIo {
 
 impl Adapter<Dhcp> for DhcpIo {
     fn transmit(&mut self, io: &mut Reactor, client: &mut Dhcp, t: Transmit, now: Instant) {
-        if let Some(f) = self.ports.transmit(io, t) {
-            client.handle_input(f.input(now));
-        }
+        let f = self.ports.transmit(io, t);
+        feed(client, f, now);
     }
 
     fn fact(
@@ -514,13 +504,8 @@ impl Adapter<Dhcp> for DhcpIo {
         fact: &Fact<'_>,
         now: Instant,
     ) -> bool {
-        match self.ports.fact(fact) {
-            Some(f) => {
-                client.handle_input(f.input(now));
-                true
-            }
-            None => false,
-        }
+        let f = self.ports.fact(fact);
+        feed(client, f, now)
     }
 
     fn tick(&mut self, _io: &mut Reactor, client: &mut Dhcp, now: Instant) -> Flow {

@@ -43,6 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::{TcpStream, UdpSocket};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use phone_sansio::{Input, Instant, Machine, Output};
 use rustls::ClientConfig;
@@ -269,7 +270,9 @@ impl Reactor {
             match &mut source {
                 Source::Udp(s) => reg.register(s, Token(id), interest)?,
                 Source::Stream(s) => reg.register(&mut s.tcp, Token(id), interest)?,
-                Source::Packet(s) => reg.register(s, Token(id), interest)?,
+                Source::Packet(s) => {
+                    reg.register(&mut SourceFd(&s.raw_fd()), Token(id), interest)?;
+                }
                 Source::Timer(_) => {}
             }
         }
@@ -280,29 +283,13 @@ impl Reactor {
     /// Closes a handle at once: a socket is closed, a timer cancelled, a connection dropped
     /// without waiting for unsent bytes. No fact about it follows. Unknown handles are ignored.
     pub fn close(&mut self, handle: Handle) {
-        let Some(mut source) = self.sources.remove(&handle.0) else {
-            return;
-        };
-        let reg = self.poll.registry();
-        match &mut source {
-            Source::Udp(s) => {
-                let _ = reg.deregister(s);
-            }
-            Source::Stream(s) => {
-                if let Some(tls) = s.tls.as_mut() {
-                    tls.send_close_notify();
-                    let _ = tls.write_tls(&mut s.tcp);
-                }
-                let _ = reg.deregister(&mut s.tcp);
-            }
-            Source::Packet(s) => {
-                let _ = reg.deregister(s);
-            }
-            Source::Timer(at) => {
-                self.timers.remove(&(*at, handle.0));
-            }
+        if let Some(Source::Stream(s)) = self.sources.get_mut(&handle.0)
+            && let Some(tls) = s.tls.as_mut()
+        {
+            tls.send_close_notify();
+            let _ = tls.write_tls(&mut s.tcp);
         }
-        self.ready.retain(|t| t.0 != handle.0);
+        self.close_quietly(handle);
     }
 
     // --- UDP ---------------------------------------------------------------------------
@@ -491,12 +478,12 @@ impl Reactor {
     /// # Errors
     /// Registration failed for another reason than stdin being unpollable (a regular file or
     /// /dev/null, which is then read as always ready).
-    pub fn keyboard(&mut self, mut keyboard: Keyboard) -> io::Result<()> {
-        match self
-            .poll
-            .registry()
-            .register(&mut keyboard, KEYBOARD, Interest::READABLE)
-        {
+    pub fn keyboard(&mut self, keyboard: Keyboard) -> io::Result<()> {
+        match self.poll.registry().register(
+            &mut SourceFd(&keyboard.raw_fd()),
+            KEYBOARD,
+            Interest::READABLE,
+        ) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
                 self.keyboard_always_ready = true;
@@ -510,9 +497,9 @@ impl Reactor {
 
     /// Gives the keyboard back (to restore the terminal before printing a final screen).
     pub fn take_keyboard(&mut self) -> Option<Keyboard> {
-        let mut kb = self.keyboard.take()?;
+        let kb = self.keyboard.take()?;
         if !self.keyboard_always_ready {
-            let _ = self.poll.registry().deregister(&mut kb);
+            let _ = self.poll.registry().deregister(&mut SourceFd(&kb.raw_fd()));
         }
         self.ready.retain(|t| *t != KEYBOARD);
         Some(kb)
@@ -650,7 +637,7 @@ impl Reactor {
         None
     }
 
-    /// Removes a source that ended by itself (no close_notify: the peer is gone).
+    /// Removes a source without a TLS close_notify (it ended by itself: the peer is gone).
     fn close_quietly(&mut self, handle: Handle) {
         if let Some(mut source) = self.sources.remove(&handle.0) {
             let reg = self.poll.registry();
@@ -662,7 +649,7 @@ impl Reactor {
                     let _ = reg.deregister(&mut s.tcp);
                 }
                 Source::Packet(s) => {
-                    let _ = reg.deregister(s);
+                    let _ = reg.deregister(&mut SourceFd(&s.raw_fd()));
                 }
                 Source::Timer(at) => {
                     self.timers.remove(&(*at, handle.0));
@@ -843,6 +830,22 @@ impl<'a, P> PeerFact<'a, P> {
             PeerFact::Closed(p) => PeerFact::Closed(f(p)),
             PeerFact::TransportFailed(p) => PeerFact::TransportFailed(f(p)),
         }
+    }
+}
+
+/// Feeds `fact`, if any, to `machine` as its input at `now`; returns whether there was one (an
+/// adapter's "taken").
+pub fn feed<M: Machine>(
+    machine: &mut M,
+    fact: Option<PeerFact<'_, M::Peer>>,
+    now: Instant,
+) -> bool {
+    match fact {
+        Some(f) => {
+            machine.handle_input(f.input(now));
+            true
+        }
+        None => false,
     }
 }
 
@@ -1378,19 +1381,13 @@ where
         t: phone_http::Transmit,
         now: Instant,
     ) {
-        if let Some(f) = self.carry_out(io, t) {
-            machine.handle_input(f.input(now));
-        }
+        let f = self.carry_out(io, t);
+        feed(machine, f, now);
     }
 
     fn fact(&mut self, _io: &mut Reactor, machine: &mut M, fact: &Fact<'_>, now: Instant) -> bool {
-        match self.conns.fact(fact) {
-            Some(f) => {
-                machine.handle_input(f.input(now));
-                true
-            }
-            None => false,
-        }
+        let f = self.conns.fact(fact);
+        feed(machine, f, now)
     }
 }
 

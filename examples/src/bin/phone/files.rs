@@ -19,14 +19,14 @@ use phone_boot::files::{
     Event, FileStage, Peer, Scheme, Software, StageConfig, StageResult, Transmit,
 };
 use phone_boot::firmware::FirmwareKey;
-use phone_sansio::{Instant, Machine as _};
+use phone_sansio::Instant;
 use phone_settings::{Source, Store};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
 use crate::cli::{IdentityArgs, SetArgs, StateArgs, TrustArgs};
 use crate::driver::{
-    Adapter, Driven, Driver, Fact, FlashDone, FlashPort, Flow, HttpAdapter, PeerFact, Reactor,
+    Adapter, Driven, Driver, Fact, FlashDone, FlashPort, Flow, HttpAdapter, PeerFact, Reactor, feed,
 };
 use crate::net::{SocketOptions, TlsPolicy, Trust};
 use crate::state_dir::{PowerOn, StateDir};
@@ -328,9 +328,7 @@ impl Adapter<Stage> for FilesIo {
         if let Some(r) = self.io.take_committed() {
             self.record = r;
         }
-        if let Some(f) = f {
-            stage.handle_input(f.input(now));
-        }
+        feed(stage, f, now);
     }
 
     fn fact(
@@ -340,13 +338,8 @@ impl Adapter<Stage> for FilesIo {
         fact: &Fact<'_>,
         now: Instant,
     ) -> bool {
-        match self.io.fact(fact) {
-            Some(f) => {
-                stage.handle_input(f.input(now));
-                true
-            }
-            None => false,
-        }
+        let f = self.io.fact(fact);
+        feed(stage, f, now)
     }
 }
 

@@ -551,32 +551,33 @@ pub fn ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Certificates for the TLS tests of this module and the driver's.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
-    use std::io::{Read as _, Write as _};
-    use std::net::{TcpListener, TcpStream};
+pub(crate) mod test_pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-
-    use super::*;
-
-    /// A CA, and a server certificate it issued for `names`.
-    struct Pki {
-        ca_pem: String,
-        server_chain: Vec<CertificateDer<'static>>,
-        server_key: PrivateKeyDer<'static>,
+    /// A CA, and a server certificate it issued.
+    pub(crate) struct Pki {
+        /// The CA certificate (the trust anchor).
+        pub(crate) ca_pem: String,
+        /// The server's chain.
+        pub(crate) chain: Vec<CertificateDer<'static>>,
+        /// The server's key.
+        pub(crate) key: PrivateKeyDer<'static>,
     }
 
-    fn pki(ca_name: &str, names: &[&str]) -> Pki {
+    /// A CA named `ca_name` and a server certificate it issued for `names`.
+    pub(crate) fn pki(ca_name: &str, names: &[&str]) -> Pki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
-            .push(rcgen::DnType::CommonName, ca_name);
+            .push(DnType::CommonName, ca_name);
         let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let issuer = Issuer::new(ca_params, ca_key);
         let key = KeyPair::generate().unwrap();
         let params =
             CertificateParams::new(names.iter().map(|s| (*s).to_string()).collect::<Vec<_>>())
@@ -584,10 +585,22 @@ mod tests {
         let cert = params.signed_by(&key, &issuer).unwrap();
         Pki {
             ca_pem: ca.pem(),
-            server_chain: vec![cert.der().clone()],
-            server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         }
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+
+    use rcgen::{CertificateParams, KeyPair};
+
+    use super::test_pki::{Pki, pki};
+    use super::*;
 
     /// One TLS handshake against a rustls server on loopback presenting `p`'s certificate,
     /// the client asking for `host`. Blocking: a test helper, not the driver.
@@ -597,7 +610,7 @@ mod tests {
                 .with_safe_default_protocol_versions()
                 .unwrap()
                 .with_no_client_auth()
-                .with_single_cert(p.server_chain.clone(), p.server_key.clone_key())
+                .with_single_cert(p.chain.clone(), p.key.clone_key())
                 .unwrap(),
         );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

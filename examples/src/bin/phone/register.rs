@@ -27,7 +27,7 @@ use phone_sip_reg::{
 };
 
 use crate::cli::{SetArgs, TrustArgs};
-use crate::driver::{Adapter, Driven, Driver, Fact, Flow, Reactor, SipPorts, SipTransport};
+use crate::driver::{Adapter, Driven, Driver, Fact, Flow, Reactor, SipPorts, SipTransport, feed};
 use crate::net::{SocketOptions, TlsPolicy, Trust, resolve};
 use crate::term::Display;
 
@@ -275,11 +275,12 @@ impl RegisterIo {
 
 impl Adapter<Sip> for RegisterIo {
     fn transmit(&mut self, io: &mut Reactor, client: &mut Sip, t: Transmit, now: Instant) {
-        if let Some(f) = send_sip(&mut self.ports, io, &t) {
+        let f = send_sip(&mut self.ports, io, &t);
+        if f.is_some() {
             self.display
                 .log(&format!("send to {}: transport error", show(&t.target)));
-            client.handle_input(f.input(now));
         }
+        feed(client, f, now);
     }
 
     fn fact(&mut self, _io: &mut Reactor, client: &mut Sip, fact: &Fact<'_>, now: Instant) -> bool {
@@ -297,11 +298,9 @@ impl Adapter<Sip> for RegisterIo {
             return true;
         }
         match self.ports.fact(fact) {
-            Some(Some(f)) => {
-                client.handle_input(f.input(now));
-                true
-            }
+            // A datagram from an address no controller has: taken, dropped.
             Some(None) => true,
+            Some(f) => feed(client, f, now),
             None => false,
         }
     }

@@ -19,8 +19,6 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
 use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex, Termios};
 
@@ -478,7 +476,9 @@ impl Keyboard {
         }
     }
 
-    fn raw_fd(&self) -> RawFd {
+    /// Stdin's descriptor (for the driver's poll).
+    #[must_use]
+    pub fn raw_fd(&self) -> RawFd {
         stdin_fd().as_raw_fd()
     }
 }
@@ -486,30 +486,6 @@ impl Keyboard {
 impl Drop for Keyboard {
     fn drop(&mut self) {
         self.restore();
-    }
-}
-
-impl mio::event::Source for Keyboard {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        SourceFd(&self.raw_fd()).register(registry, token, interests)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        SourceFd(&self.raw_fd()).reregister(registry, token, interests)
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        SourceFd(&self.raw_fd()).deregister(registry)
     }
 }
 

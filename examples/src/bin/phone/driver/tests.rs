@@ -11,10 +11,9 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::rc::Rc;
 
 use phone_http::{Action, ConnId, Tls, Transmit};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::*;
+use crate::net::test_pki::{Pki, pki};
 use crate::net::{Trust, provider};
 
 /// A toy phone-http machine: one request on one connection, optionally through a proxy
@@ -183,30 +182,6 @@ fn plain_server(n: usize) -> (u16, std::thread::JoinHandle<()>) {
     (port, t)
 }
 
-struct Pki {
-    ca_pem: String,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-fn pki(name: &str) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec![name.to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        chain: vec![cert.der().clone()],
-        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    }
-}
-
 /// Serves `n` HTTPS connections (after a proxy CONNECT when `proxy`).
 fn tls_server(p: &Pki, n: usize, proxy: bool) -> (u16, std::thread::JoinHandle<()>) {
     let cfg = Arc::new(
@@ -309,7 +284,7 @@ fn refused_connect_is_transport_failed() {
 
 #[test]
 fn https_checks_the_chain_and_tlssrvrid() {
-    let p = pki("files.lab");
+    let p = pki("Lab CA", &["files.lab"]);
     let trust = Trust::new().with_pems([p.ca_pem.as_bytes()]);
     let policy = TlsPolicy::new(&trust, None).unwrap();
     let (port, server) = tls_server(&p, 3, false);
@@ -351,7 +326,7 @@ fn https_checks_the_chain_and_tlssrvrid() {
 
 #[test]
 fn proxy_connect_then_start_tls() {
-    let p = pki("files.lab");
+    let p = pki("Lab CA", &["files.lab"]);
     let policy = TlsPolicy::new(&Trust::new().with_pems([p.ca_pem.as_bytes()]), None).unwrap();
     let (port, server) = tls_server(&p, 1, true);
     let log = Log::default();
@@ -588,7 +563,7 @@ fn phone_http_client_direct_tlssrvrid_and_proxy() {
     assert_eq!(body_of(&o), b"hello");
 
     // https to an address the certificate does not name: TLSSRVRID=0 accepts, =1 refuses.
-    let p = pki("files.lab");
+    let p = pki("Lab CA", &["files.lab"]);
     let policy = TlsPolicy::new(&Trust::new().with_pems([p.ca_pem.as_bytes()]), None).unwrap();
     let (port, server) = tls_server(&p, 2, false);
     let url = format!("https://127.0.0.1:{port}/");
