@@ -568,6 +568,20 @@ pub(crate) mod test_pki {
         pub(crate) key: PrivateKeyDer<'static>,
     }
 
+    impl Pki {
+        /// A rustls server presenting the certificate.
+        pub(crate) fn server_config(&self) -> std::sync::Arc<rustls::ServerConfig> {
+            std::sync::Arc::new(
+                rustls::ServerConfig::builder_with_provider(super::provider())
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(self.chain.clone(), self.key.clone_key())
+                    .unwrap(),
+            )
+        }
+    }
+
     /// A CA named `ca_name` and a server certificate it issued for `names`.
     pub(crate) fn pki(ca_name: &str, names: &[&str]) -> Pki {
         let ca_key = KeyPair::generate().unwrap();
@@ -605,14 +619,7 @@ mod tests {
     /// One TLS handshake against a rustls server on loopback presenting `p`'s certificate,
     /// the client asking for `host`. Blocking: a test helper, not the driver.
     fn handshake(p: &Pki, client: Arc<ClientConfig>, host: &str) -> Result<(), rustls::Error> {
-        let server_cfg = Arc::new(
-            rustls::ServerConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(p.chain.clone(), p.key.clone_key())
-                .unwrap(),
-        );
+        let server_cfg = p.server_config();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {

@@ -13,8 +13,8 @@ use std::rc::Rc;
 use phone_http::{Action, ConnId, Tls, Transmit};
 
 use super::*;
+use crate::net::Trust;
 use crate::net::test_pki::{Pki, pki};
-use crate::net::{Trust, provider};
 
 /// A toy phone-http machine: one request on one connection, optionally through a proxy
 /// tunnel (plain CONNECT, then StartTls).
@@ -184,14 +184,7 @@ fn plain_server(n: usize) -> (u16, std::thread::JoinHandle<()>) {
 
 /// Serves `n` HTTPS connections (after a proxy CONNECT when `proxy`).
 fn tls_server(p: &Pki, n: usize, proxy: bool) -> (u16, std::thread::JoinHandle<()>) {
-    let cfg = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(p.chain.clone(), p.key.clone_key())
-            .unwrap(),
-    );
+    let cfg = p.server_config();
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = l.local_addr().unwrap().port();
     let t = std::thread::spawn(move || {
