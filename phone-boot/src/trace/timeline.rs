@@ -194,6 +194,77 @@ fn scep_operation(request: &str) -> String {
         .map_or_else(|| "SCEP".into(), String::from)
 }
 
+/// A SIP request and what became of it.
+#[derive(Debug)]
+struct SipTx {
+    start: Instant,
+    request: String,
+    sent: u32,
+    provisional: Option<String>,
+}
+
+/// The CSeq number of a SIP message.
+fn cseq(msg: &[u8]) -> String {
+    String::from_utf8_lossy(&msg[..msg.len().min(4096)])
+        .split("\r\n")
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case("CSeq")
+                .then(|| v.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn close_sip(m: &mut Model, tx: &SipTx, now: Instant, status: Option<&str>, end: End) {
+    let code: Option<u16> = status
+        .and_then(|r| r.split(' ').next())
+        .and_then(|c| c.parse().ok());
+    let (outcome, tone) = match (status, end) {
+        (Some(st), _) => (
+            st.to_string(),
+            match code {
+                Some(200..=299) => Tone::Ok,
+                Some(401 | 407) => Tone::Note,
+                _ => Tone::Bad,
+            },
+        ),
+        (None, End::Failed) => ("transport failed".into(), Tone::Bad),
+        (None, End::Open) => ("open when the trace ends".into(), Tone::Minor),
+        (None, End::Closed) => ("no answer".into(), Tone::Bad),
+    };
+    let mut label = format!("{} → {outcome}", tx.request);
+    let tone = if tx.sent > 1 {
+        label.push_str(&format!(" (sent {} times)", tx.sent));
+        Tone::Bad
+    } else {
+        tone
+    };
+    let detail = format!(
+        "{}\n{}{}\n{} → {} ({})",
+        tx.request,
+        tx.provisional
+            .as_deref()
+            .map(|p| format!("provisional: {p}\n"))
+            .unwrap_or_default(),
+        status.unwrap_or(&outcome),
+        describe::instant(tx.start),
+        describe::instant(now),
+        secs(now.saturating_duration_since(tx.start))
+    );
+    m.mark(
+        "SIP",
+        Mark {
+            start: tx.start,
+            end: now,
+            label,
+            detail,
+            tone,
+            kind: "sip",
+        },
+    );
+}
+
 /// Per power-on state of the walk.
 #[derive(Default)]
 struct Walk {
@@ -201,20 +272,34 @@ struct Walk {
     failed_uris: Vec<String>,
     last_dhcp_out: Option<(String, u32)>,
     dhcp_answered: bool,
-    last_sip_out: Option<String>,
-    sip_answered: bool,
+    /// Open SIP transactions by (controller, CSeq number).
+    sip: BTreeMap<(usize, String), SipTx>,
     flash: Option<(Instant, u64, u32, bool)>,
     display: Option<(Instant, ScreenKind, String, String)>,
     stage: Option<(&'static str, Instant)>,
+    /// The power-on, from 1.
+    power_on: usize,
 }
 
-fn close_exchange(m: &mut Model, w: &mut Walk, scep: bool, conn: u32, now: Instant, failed: bool) {
+/// How an exchange or a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Closed (by either side).
+    Closed,
+    /// The transport failed.
+    Failed,
+    /// Still open when the trace ends.
+    Open,
+}
+
+fn close_exchange(m: &mut Model, w: &mut Walk, scep: bool, conn: u32, now: Instant, end: End) {
     let Some(mut x) = w.http.remove(&(scep, conn)) else {
         return;
     };
-    x.failed |= failed;
+    x.failed |= end == End::Failed;
     let code = x.code();
-    let bad = x.failed || code.is_none_or(|c| c >= 400);
+    let open = end == End::Open && x.status.is_none();
+    let bad = !open && (x.failed || code.is_none_or(|c| c >= 400));
     let uri = x.uri();
     let retry = w.failed_uris.contains(&uri);
     if bad {
@@ -227,6 +312,7 @@ fn close_exchange(m: &mut Model, w: &mut Walk, scep: bool, conn: u32, now: Insta
             bytes(x.bytes)
         ),
         (None, true) => "failed".into(),
+        (None, false) if open => "open when the trace ends".into(),
         (None, false) => "no answer".into(),
     };
     let method = x
@@ -264,7 +350,13 @@ fn close_exchange(m: &mut Model, w: &mut Walk, scep: bool, conn: u32, now: Insta
             end: now,
             label,
             detail,
-            tone: if bad || retry { Tone::Bad } else { Tone::Ok },
+            tone: if bad || retry {
+                Tone::Bad
+            } else if open {
+                Tone::Minor
+            } else {
+                Tone::Ok
+            },
             kind: if scep { "scep" } else { "http" },
         },
     );
@@ -303,8 +395,7 @@ fn close_display(m: &mut Model, w: &mut Walk, now: Instant) {
     }
 }
 
-fn input(m: &mut Model, w: &mut Walk, i: &InputRecord) {
-    let now = i.now();
+fn input(m: &mut Model, w: &mut Walk, i: &InputRecord, now: Instant) {
     match i {
         InputRecord::Receive(_, Peer::Dhcp(phone_dhcp::Link::Udp), b) => {
             let (label, tone) = match describe::dhcp(b) {
@@ -349,13 +440,15 @@ fn input(m: &mut Model, w: &mut Walk, i: &InputRecord) {
             }
         }
         InputRecord::Closed(_, Peer::Files(files::Peer::Conn(c))) => {
-            close_exchange(m, w, false, *c, now, false);
+            close_exchange(m, w, false, *c, now, End::Closed);
         }
-        InputRecord::Closed(_, Peer::Scep(c)) => close_exchange(m, w, true, *c, now, false),
+        InputRecord::Closed(_, Peer::Scep(c)) => close_exchange(m, w, true, *c, now, End::Closed),
         InputRecord::TransportFailed(_, Peer::Files(files::Peer::Conn(c))) => {
-            close_exchange(m, w, false, *c, now, true);
+            close_exchange(m, w, false, *c, now, End::Failed);
         }
-        InputRecord::TransportFailed(_, Peer::Scep(c)) => close_exchange(m, w, true, *c, now, true),
+        InputRecord::TransportFailed(_, Peer::Scep(c)) => {
+            close_exchange(m, w, true, *c, now, End::Failed);
+        }
         InputRecord::TransportFailed(_, Peer::Files(files::Peer::Flash)) => {
             if let Some(f) = w.flash.as_mut() {
                 f.3 = true;
@@ -371,38 +464,50 @@ fn input(m: &mut Model, w: &mut Walk, i: &InputRecord) {
                 ),
             );
         }
-        InputRecord::Receive(_, Peer::Sip(_), b) => {
-            let line = first_line(b).unwrap_or("");
-            let code: Option<u16> = line
-                .strip_prefix("SIP/2.0 ")
-                .and_then(|r| r.split(' ').next())
-                .and_then(|c| c.parse().ok());
-            let tone = match code {
-                Some(200..=299) => Tone::Ok,
-                Some(401 | 407) | Some(100..=199) => Tone::Note,
-                _ => Tone::Bad,
-            };
-            w.sip_answered = true;
-            let label = match line.strip_prefix("SIP/2.0 ") {
-                Some(r) => format!("← {r}"),
-                None => format!("← {} bytes", b.len()),
-            };
-            m.mark(
-                "SIP",
-                tick(now, label, describe::describe_input(i), tone, "sip"),
-            );
+        InputRecord::Receive(_, Peer::Sip(c), b) => {
+            let status = first_line(b).and_then(|l| l.strip_prefix("SIP/2.0 "));
+            let key = (*c, cseq(b));
+            match (status, w.sip.remove(&key)) {
+                (Some(st), Some(mut tx)) if st.starts_with('1') => {
+                    tx.provisional = Some(st.into());
+                    w.sip.insert(key, tx);
+                }
+                (Some(st), Some(tx)) => close_sip(m, &tx, now, Some(st), End::Closed),
+                (other, tx) => {
+                    if let Some(tx) = tx {
+                        w.sip.insert(key, tx);
+                    }
+                    let label = match other {
+                        Some(st) => format!("← {st}"),
+                        None => format!("← {} bytes", b.len()),
+                    };
+                    m.mark(
+                        "SIP",
+                        tick(now, label, describe::describe_input(i), Tone::Minor, "sip"),
+                    );
+                }
+            }
         }
         InputRecord::TransportFailed(_, Peer::Sip(c)) | InputRecord::Closed(_, Peer::Sip(c)) => {
-            m.mark(
-                "SIP",
-                tick(
-                    now,
-                    format!("controller {c}: transport failed"),
-                    describe::describe_input(i),
-                    Tone::Bad,
-                    "sip",
-                ),
-            );
+            let keys: Vec<(usize, String)> =
+                w.sip.keys().filter(|(k, _)| k == c).cloned().collect();
+            for k in keys {
+                if let Some(tx) = w.sip.remove(&k) {
+                    close_sip(m, &tx, now, None, End::Failed);
+                }
+            }
+            if matches!(i, InputRecord::TransportFailed(..)) {
+                m.mark(
+                    "SIP",
+                    tick(
+                        now,
+                        format!("controller {c}: transport failed"),
+                        describe::describe_input(i),
+                        Tone::Bad,
+                        "sip",
+                    ),
+                );
+            }
         }
         InputRecord::Command(_, c) => {
             let label = match c {
@@ -466,7 +571,7 @@ fn transmit(m: &mut Model, w: &mut Walk, now: Instant, t: &Transmit) {
             let scep = matches!(t, Transmit::Scep(_));
             match &h.action {
                 phone_http::Action::Connect { host, port, tls } => {
-                    close_exchange(m, w, scep, h.conn, now, false);
+                    close_exchange(m, w, scep, h.conn, now, End::Closed);
                     w.http.insert(
                         (scep, h.conn),
                         Exchange {
@@ -490,14 +595,26 @@ fn transmit(m: &mut Model, w: &mut Walk, now: Instant, t: &Transmit) {
                     }
                 }
                 phone_http::Action::Send(b) => {
+                    let mut software = None;
                     if let Some(x) = w.http.get_mut(&(scep, h.conn))
                         && let Some(l) = first_line(b)
                         && !l.starts_with("CONNECT ")
                     {
                         x.request = Some(l.into());
+                        // The software stage starts with the image's signature file (`APP.sig`,
+                        // FIRMWARE.md), fetched only when APPNAME names other software.
+                        if !scep && x.target().ends_with(".sig") {
+                            software = Some(x.start);
+                        }
+                    }
+                    if let Some(at) = software
+                        && w.stage.is_some_and(|(s, _)| s == "files")
+                    {
+                        let n = w.power_on;
+                        set_stage(m, w, Some("software"), at, n);
                     }
                 }
-                phone_http::Action::Close => close_exchange(m, w, scep, h.conn, now, false),
+                phone_http::Action::Close => close_exchange(m, w, scep, h.conn, now, End::Closed),
             }
         }
         Transmit::Flash(op) => match op {
@@ -531,33 +648,20 @@ fn transmit(m: &mut Model, w: &mut Walk, now: Instant, t: &Transmit) {
         Transmit::Sip(s) => {
             let line = first_line(&s.payload).unwrap_or("");
             let method = line.split(' ').next().unwrap_or("SIP");
-            let cseq = String::from_utf8_lossy(&s.payload)
-                .split("\r\n")
-                .find_map(|l| {
-                    let (n, v) = l.split_once(':')?;
-                    n.trim()
-                        .eq_ignore_ascii_case("CSeq")
-                        .then(|| v.split_whitespace().next().unwrap_or("").to_string())
-                })
-                .unwrap_or_default();
-            let key = format!("{}|{cseq}", s.controller);
-            let retry = w.last_sip_out.as_deref() == Some(key.as_str()) && !w.sip_answered;
-            w.last_sip_out = Some(key);
-            w.sip_answered = false;
-            let mut label = format!("→ {method} to {} (CSeq {cseq})", s.target.host);
-            if retry {
-                label.push_str(" (retry)");
+            if line.starts_with("SIP/2.0") {
+                return;
             }
-            m.mark(
-                "SIP",
-                tick(
-                    now,
-                    label,
-                    detail,
-                    if retry { Tone::Bad } else { Tone::Ok },
-                    "sip",
-                ),
-            );
+            let n = cseq(&s.payload);
+            let request = format!("{method} to {} (CSeq {n})", s.target.host);
+            w.sip
+                .entry((s.controller, n))
+                .and_modify(|tx| tx.sent += 1)
+                .or_insert(SipTx {
+                    start: now,
+                    request,
+                    sent: 1,
+                    provisional: None,
+                });
         }
     }
 }
@@ -580,6 +684,7 @@ fn event(m: &mut Model, w: &mut Walk, now: Instant, e: &super::EventRecord, n: u
                     last.clone_from(&e.text);
                 }
                 // Screens shown at the same instant: one mark, `A › B › C`.
+                Some((start, _, _, last)) if *start == now && *last == e.text => {}
                 Some((start, k, first, last)) if *start == now => {
                     if first == last {
                         first.push_str(" › ");
@@ -676,23 +781,33 @@ fn cut(s: &str, n: usize) -> String {
 
 fn model(trace: &Trace) -> Model {
     let mut m = Model::default();
+    // A caller may start each power-on's clock again (a new process, a new driver): such a
+    // power-on is drawn right after the one before.
+    let mut shift = core::time::Duration::ZERO;
     for (n, p) in trace.power_ons.iter().enumerate() {
         let n = n + 1;
-        m.power_ons.push(p.at);
+        if n > 1 && p.at.saturating_add(shift) < m.end {
+            shift += m.end.saturating_duration_since(p.at.saturating_add(shift));
+        }
+        let at = p.at.saturating_add(shift);
+        m.power_ons.push(at);
         m.registered_at = None;
-        m.start.get_or_insert(p.at);
-        m.see(p.at);
-        let mut w = Walk::default();
-        set_stage(&mut m, &mut w, Some("network"), p.at, n);
-        let mut now = p.at;
+        m.start.get_or_insert(at);
+        m.see(at);
+        let mut w = Walk {
+            power_on: n,
+            ..Walk::default()
+        };
+        set_stage(&mut m, &mut w, Some("network"), at, n);
+        let mut now = at;
         for e in &p.entries {
             match e {
                 Entry::Input(i) => {
-                    now = i.now();
+                    now = i.now().saturating_add(shift).max(now);
                     if !matches!(i, InputRecord::Timeout(_)) {
                         m.see(now);
                     }
-                    input(&mut m, &mut w, i);
+                    input(&mut m, &mut w, i, now);
                 }
                 Entry::Output(OutputRecord::Transmit(t)) => {
                     m.see(now);
@@ -705,11 +820,14 @@ fn model(trace: &Trace) -> Model {
                 Entry::Output(OutputRecord::Timeout(_)) => {}
             }
         }
-        // What is still open ends with the power-on.
-        let end = m.end.max(now.min(m.end.max(p.at)));
+        // What is still open ends with the power-on's last activity.
+        let end = m.end;
         let open: Vec<(bool, u32)> = w.http.keys().copied().collect();
         for (scep, c) in open {
-            close_exchange(&mut m, &mut w, scep, c, end, false);
+            close_exchange(&mut m, &mut w, scep, c, end, End::Open);
+        }
+        for tx in core::mem::take(&mut w.sip).into_values() {
+            close_sip(&mut m, &tx, end, None, End::Open);
         }
         close_display(&mut m, &mut w, end);
         set_stage(&mut m, &mut w, None, end, n);
