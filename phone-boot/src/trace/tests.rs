@@ -745,3 +745,30 @@ fn a_clock_that_starts_again_at_power_on_still_draws_power_ons_in_order() {
     let (same, _) = record_first_boot(Limits::default());
     assert!((power_on_x(&timeline(&same), 2) - x2).abs() < 400.0);
 }
+
+/// Writes the fuzz target's seeds (`fuzz/seeds/trace_decode/`) when `PHONE_TRACE_SEEDS` names
+/// a directory: traces cut at a few sizes, with and without their secrets file.
+#[test]
+fn fuzz_seeds() {
+    let Ok(dir) = std::env::var("PHONE_TRACE_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in [40u64, 150] {
+        let (trace, _) = record_first_boot(Limits {
+            max_entries: n,
+            ..Limits::default()
+        });
+        let file = trace.encode();
+        let mut bare = vec![0u8];
+        bare.extend_from_slice(&file.trace);
+        std::fs::write(dir.join(format!("seed-first-boot-{n}")), bare).unwrap();
+        let s = file.secrets.unwrap_or_default();
+        let mut with = vec![1u8];
+        with.extend_from_slice(&u16::try_from(s.len()).unwrap().to_be_bytes());
+        with.extend_from_slice(&s);
+        with.extend_from_slice(&file.trace);
+        std::fs::write(dir.join(format!("seed-first-boot-{n}-secrets")), with).unwrap();
+    }
+}

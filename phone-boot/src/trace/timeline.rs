@@ -856,10 +856,11 @@ fn step(span_us: f64, plot: f64, min_px: f64) -> f64 {
         1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 3e7, 6e7, 1.2e8, 3e8,
         6e8, 1.2e9, 3.6e9, 7.2e9,
     ];
+    // Past the nice steps (a trace of days, or hostile instants): whatever gives the spacing.
     NICE.iter()
         .copied()
         .find(|s| s / span_us * plot >= min_px)
-        .unwrap_or(1.44e10)
+        .unwrap_or(span_us * min_px / plot)
 }
 
 fn tick_label(us: f64) -> String {
@@ -1048,7 +1049,11 @@ text {{ fill: #222; }}
     let st = step(span, plot, 90.0);
     let mut t = 0.0;
     let bottom = height - 30.0;
-    while t <= span + 1.0 {
+    // At most one tick per `min_px` of the plot, whatever the span.
+    for _ in 0..64 {
+        if t > span + 1.0 {
+            break;
+        }
         let gx = LEFT + t / span * plot;
         let _ = writeln!(
             s,
