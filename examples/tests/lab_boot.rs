@@ -845,3 +845,57 @@ fn slow_ca_the_scep_counter_advances_while_it_waits() {
         rig.lab.log(Server::SlowCa)
     );
 }
+
+/// `phone files` and `phone boot` share one state directory (issue 11): the image `phone files`
+/// flashed is the one `phone boot` powers on, the record it stored is read back, and nothing is
+/// downloaded or flashed again.
+#[test]
+fn phone_files_then_phone_boot_share_the_state_directory() {
+    let rig = rig("bq5", true, false);
+    let lab = &rig.lab;
+    let ip = lab.srv_ip1().to_string();
+    let state = rig.state();
+    let key = rig.work.join("keys").join("firmware-pub.pem");
+    lab.client_static_ip(None);
+    let (https, http) = (format!("TLSSRVR={ip}"), format!("HTTPSRVR={ip}"));
+    let files = lab.run_cli(
+        &[
+            PHONE,
+            "files",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--model",
+            "9611G",
+            "--mac",
+            lab.client_mac(),
+            "--set",
+            &https,
+            "--set",
+            &http,
+            "--trust",
+            lab.ca_cert().to_str().unwrap(),
+            "--firmware-key",
+            key.to_str().unwrap(),
+        ],
+        secs(120),
+    );
+    assert!(files.success(), "{}\n{}", files.stdout, files.stderr);
+    assert!(
+        files
+            .stdout
+            .lines()
+            .any(|l| l == format!("SOFTWARE=installed {APP} slot=B")),
+        "{}",
+        files.stdout
+    );
+    let run = rig.boot(&["--user", "1001", "--password", "1001pass"]);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!("power-on: slot B {APP}")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains(&format!("/{APP}")), "{}", run.stdout);
+    assert!(!run.stdout.contains("| Saving to flash"), "{}", run.stdout);
+    assert!(registered_with(&run.stdout).is_some(), "{}", run.stdout);
+}
