@@ -30,7 +30,6 @@ use phone_boot::boot::record::{Record, StaticAddress};
 use phone_boot::boot::{Boot, BootConfig, Command, CraftCommand, Event, Peer, Stage, Transmit};
 use phone_boot::files::StageConfig;
 use phone_sansio::{Input, Instant, Machine as _};
-use rand::SeedableRng as _;
 use tracing::{debug, info, warn};
 
 use crate::cli::{IdentityArgs, IfaceArgs, SetArgs, StateArgs, TrustArgs};
@@ -101,6 +100,10 @@ pub struct Args {
     /// Do not configure the interface address (it is already set up).
     #[arg(long)]
     no_configure: bool,
+    /// Record the whole boot (every power-on) into FILE for `phone replay` and `phone
+    /// timeline`; secrets go to FILE.secrets (0600).
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
 }
 
 /// Runs `phone boot`.
@@ -118,7 +121,7 @@ pub fn run(args: Args) -> ExitCode {
     code
 }
 
-type Phone = Boot<rand_chacha::ChaCha20Rng>;
+type Phone = phone_boot::trace::Recorder<Boot<rand_chacha::ChaCha20Rng>>;
 
 /// How one power-on ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,6 +441,10 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
     dhcp_config.probe_budget = Duration::from_millis(args.acd_ms);
     let mut keyboard = Some(Keyboard::open().context("the keyboard (stdin)")?);
     let manage = !args.no_configure;
+    let mut trace = args
+        .record
+        .as_ref()
+        .map(|_| phone_boot::trace::Trace::new());
     let mut boots = 0u32;
     // Each pass is one power-on; a flash (or craft EXIT) restarts in the same process.
     loop {
@@ -485,9 +492,11 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         config.credentials = args.user.clone().zip(args.password.clone());
         config.sip_port = sip.local_addr(&driver.io)?.port();
         config.unix_at_zero = unix_at_zero;
-        let rng = rand_chacha::ChaCha20Rng::from_rng(&mut rand::rng());
+        // The recorder keeps the seed so `phone replay` can rebuild the same RNG.
+        let mut seed = [0u8; 32];
+        rand::fill(&mut seed);
         let tls_from = tls_source(&record);
-        let boot = Boot::new(config, record, rng, driver.io.now());
+        let boot = Phone::power_on(trace.take(), config, record, seed, driver.io.now());
         let io = BootIo {
             dhcp,
             iface,
@@ -520,6 +529,13 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
             }
             crate::driver::Ended::Finished => task.adapter.outcome.unwrap_or(Outcome::Exit(1)),
         };
+        // Written after every power-on: a boot killed later keeps what it recorded.
+        trace = task.machine.into_trace();
+        if let (Some(path), Some(t)) = (&args.record, &trace) {
+            crate::trace_cmd::save(path, t)
+                .with_context(|| format!("writing the trace {}", path.display()))?;
+            info!("trace written to {}", path.display());
+        }
         match outcome {
             Outcome::Exit(code) => return Ok(ExitCode::from(code)),
             Outcome::Restart => info!("restarting"),

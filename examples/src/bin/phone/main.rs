@@ -15,6 +15,7 @@ mod firmware;
 mod register;
 mod scep;
 mod settings;
+mod trace_cmd;
 
 // The one driver and the modules every subcommand shares (issue 11): the event loop, the raw
 // link-layer socket, the arguments, the networking policy, the state directory, the terminal.
@@ -51,6 +52,11 @@ enum Command {
     Firmware(firmware::FirmwareCommand),
     /// Boot the phone from power-on.
     Boot(boot::Args),
+    /// Replay a recorded boot (`phone boot --record FILE`) with no network; exit 1 at the
+    /// first divergence.
+    Replay(trace_cmd::ReplayArgs),
+    /// Draw a recorded boot as one SVG timeline.
+    Timeline(trace_cmd::TimelineArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,5 +76,7 @@ fn main() -> ExitCode {
         Command::Files(args) => files::run(args),
         Command::Firmware(cmd) => firmware::run(cmd),
         Command::Boot(args) => boot::run(args),
+        Command::Replay(args) => trace_cmd::replay(args),
+        Command::Timeline(args) => trace_cmd::timeline(args),
     }
 }
