@@ -382,6 +382,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
     /// The boot is over until the caller powers on again: every child stops.
     fn restart(&mut self) {
         self.network.dhcp = None;
+        self.network.acd = None;
         self.files = None;
         self.scep = None;
         self.sip = None;
@@ -400,6 +401,9 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
     fn route(&mut self, input: Input<'_, Peer, Command<'_>>, peer: Peer) {
         match peer {
             Peer::Dhcp(link) => {
+                if link == phone_dhcp::Link::Arp {
+                    self.route_arp(input);
+                }
                 if let Some(d) = self.network.dhcp.as_mut() {
                     d.handle_input(fact(input, link));
                 }
@@ -425,6 +429,10 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
     /// Hands the next transmit of a child out (taken now, as the caller polls), or handles
     /// the child's next event.
     fn poll_children(&mut self) -> Polled {
+        match self.poll_acd() {
+            Polled::Idle => {}
+            p => return p,
+        }
         if let Some(d) = self.network.dhcp.as_mut() {
             match d.poll_output() {
                 Output::Transmit(t) => return Polled::Transmit(Transmit::Dhcp(t)),
@@ -510,6 +518,7 @@ impl<R: CryptoRng + SeedableRng> Machine for Boot<R> {
         match input {
             Input::Timeout(t) => {
                 // Time reaches every child (each ignores an early timeout).
+                self.acd_timeout(t);
                 if let Some(d) = self.network.dhcp.as_mut() {
                     d.handle_input(Input::Timeout(t));
                 }
@@ -559,6 +568,7 @@ impl<R: CryptoRng + SeedableRng> Machine for Boot<R> {
             }
         };
         at(self.network.dhcp.as_ref().and_then(Machine::poll_timeout));
+        at(self.acd_deadline());
         at(self.files.as_ref().and_then(|f| f.poll_timeout()));
         at(self.scep.as_ref().and_then(|s| s.enrollment.poll_timeout()));
         at(self.sip.as_ref().and_then(|s| s.client.poll_timeout()));

@@ -1,21 +1,23 @@
 //! The network phase (dhcp.md, Decision 6): the DHCP client — or the craft static address,
-//! which skips DHCP (dhcp.md §9) — the `DHCP: s secs` counter, and the network layers of the
-//! settings (DHCP standard options, option 43, SSON, `--set`, craft GROUP).
+//! which skips DHCP (dhcp.md §9) but is probed first (issue 11 item 3: conflict detection for
+//! leases, INIT-REBOOT and static addresses) — the `DHCP: s secs` counter, and the network
+//! layers of the settings (DHCP standard options, option 43, SSON, `--set`, craft GROUP).
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
+use phone_dhcp::client::LostReason;
 use phone_dhcp::client::{Vlan, default_parameter_request_list};
-use phone_dhcp::{PreviousLease, SsonCode, VendorOptions};
-use phone_sansio::Instant;
+use phone_dhcp::{Acd, AcdConfig, AcdEvent, PreviousLease, SsonCode, VendorOptions};
+use phone_sansio::{Input, Instant, Machine, Output};
 use phone_settings::{Source, Store};
 use rand_core::{CryptoRng, SeedableRng};
 
 use super::display::Screen;
 use super::warning::Warning;
-use super::{Boot, Event, Network, Stage, Step};
+use super::{Boot, Event, Network, Peer, Polled, Stage, Step, Transmit, fact};
 use crate::files::warning::clean_setting;
 
 /// The DHCP client and what the network gave this boot.
@@ -23,6 +25,12 @@ pub(super) struct NetworkPhase<R> {
     /// The DHCP client; it runs for the whole uptime (renewals). `None` with a static address
     /// and in craft access.
     pub(super) dhcp: Option<phone_dhcp::Client<R>>,
+    /// The conflict detector of the craft static address: it probes the address before it is
+    /// configured, then announces and defends it. `None` with DHCP (the client runs its own),
+    /// after a conflict, and in craft access.
+    pub(super) acd: Option<Acd>,
+    /// The craft static address, waiting for its probe to end.
+    pending: Option<Network>,
     /// The address configured, once there is one.
     pub(super) configured: Option<Network>,
     /// When `DHCP: s secs` started counting.
@@ -41,6 +49,8 @@ impl<R> NetworkPhase<R> {
     pub(super) fn new(now: Instant) -> Self {
         NetworkPhase {
             dhcp: None,
+            acd: None,
+            pending: None,
             configured: None,
             started: now,
             tick: None,
@@ -82,10 +92,13 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                     .net_params
                     .push(("HTTPSRVR", s.file_server.to_string()));
             }
-            self.network.configured = Some(net.clone());
-            self.event(Event::Configure(net));
-            self.reach(Stage::Network);
-            self.start_files();
+            // Probed before it is configured (RFC 5227), with the DHCP client's probe budget.
+            let mut acd_cfg = AcdConfig::for_mac(self.config.files.mac);
+            if let Some(d) = &self.config.dhcp {
+                acd_cfg.probe_budget = d.probe_budget;
+            }
+            self.network.acd = Some(Acd::new(acd_cfg, s.address, &mut self.rng, self.now));
+            self.network.pending = Some(net);
             return;
         }
         let mut cfg = self
@@ -195,6 +208,97 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 self.warn(Warning::AddressConflict(a));
             }
             other => self.warn(Warning::Dhcp(other)),
+        }
+    }
+
+    /// The static address's conflict detector, while it runs; dropped in craft access (as
+    /// the DHCP client is).
+    fn static_acd(&mut self) -> Option<&mut Acd> {
+        if self.step == Step::Craft {
+            self.network.acd = None;
+            self.network.pending = None;
+        }
+        self.network.acd.as_mut()
+    }
+
+    /// An ARP fact (`Peer::Dhcp(Link::Arp)`) for the static address's detector.
+    pub(super) fn route_arp(&mut self, input: Input<'_, Peer, super::Command<'_>>) {
+        if let Some(a) = self.static_acd() {
+            a.handle_input(fact(input, ()));
+        }
+    }
+
+    /// Time for the static address's detector.
+    pub(super) fn acd_timeout(&mut self, now: Instant) {
+        if let Some(a) = self.static_acd() {
+            a.handle_input(Input::Timeout(now));
+        }
+    }
+
+    /// The detector's deadline, while it runs.
+    pub(super) fn acd_deadline(&self) -> Option<Instant> {
+        self.network
+            .acd
+            .as_ref()
+            .filter(|_| self.step != Step::Craft)
+            .and_then(Machine::poll_timeout)
+    }
+
+    /// The detector's next packet (taken now, as the caller polls) or event.
+    pub(super) fn poll_acd(&mut self) -> Polled {
+        let Some(a) = self.static_acd() else {
+            return Polled::Idle;
+        };
+        match a.poll_output() {
+            Output::Transmit(p) => Polled::Transmit(Transmit::Dhcp(phone_dhcp::Transmit::Arp(p))),
+            Output::Event(e) => {
+                self.on_acd_event(e);
+                Polled::Handled
+            }
+            Output::Timeout(_) => Polled::Idle,
+        }
+    }
+
+    fn on_acd_event(&mut self, e: AcdEvent) {
+        match e {
+            AcdEvent::Ready(_) => {
+                let Some(net) = self.network.pending.take() else {
+                    return;
+                };
+                self.network.configured = Some(net.clone());
+                self.event(Event::Configure(net));
+                self.reach(Stage::Network);
+                if self.step == Step::Network {
+                    self.start_files();
+                }
+            }
+            AcdEvent::Conflict { address, .. } => {
+                self.network.acd = None;
+                self.network.pending = None;
+                self.display(Screen::AddressConflict);
+                self.warn(Warning::AddressConflict(address));
+            }
+            AcdEvent::Defended { address, .. } => {
+                self.warn(Warning::Dhcp(phone_dhcp::Event::Defended(address)));
+            }
+            AcdEvent::ArpUnavailable(a) => {
+                self.warn(Warning::Dhcp(phone_dhcp::Event::ArpUnavailable(a)));
+            }
+            AcdEvent::Lost { address, .. } => {
+                self.network.acd = None;
+                self.network.configured = None;
+                self.event(Event::Deconfigure);
+                self.warn(Warning::LeaseLost(LostReason::Conflict));
+                self.display(Screen::AddressConflict);
+                self.warn(Warning::AddressConflict(address));
+                if !matches!(self.step, Step::Halted | Step::Craft) {
+                    // No address any more: the file stage, if it runs, stops (as when a lease
+                    // is lost); a static address is not retried until the next power-on.
+                    self.files = None;
+                    self.step = Step::Network;
+                }
+            }
+            _ => {}
         }
     }
 

@@ -32,6 +32,8 @@ struct World {
     slots: BTreeMap<&'static str, Vec<u8>>,
     /// REGISTERs answered 401 for a wrong password, else 200.
     password: &'static str,
+    /// Another host on the link that answers ARP probes for any address.
+    arp_owner: Option<[u8; 6]>,
 }
 
 impl World {
@@ -50,6 +52,7 @@ impl World {
             http_up: true,
             slots,
             password: "pw",
+            arp_owner: None,
         }
     }
 }
@@ -63,6 +66,8 @@ struct Transcript {
     requested: Vec<Option<Ipv4Addr>>,
     gets: Vec<String>,
     registers: usize,
+    /// ARP packets sent, each with the number of events seen before it.
+    arps: Vec<(phone_dhcp::ArpKind, usize)>,
     end: Instant,
 }
 
@@ -208,7 +213,18 @@ fn run(
                         owed.push_back(Owed::Receive(Peer::Dhcp(Link::Udp), a));
                     }
                 }
-                Logged::Transmit(_, Transmit::Dhcp(phone_dhcp::Transmit::Arp(_))) => {}
+                Logged::Transmit(_, Transmit::Dhcp(phone_dhcp::Transmit::Arp(p))) => {
+                    t.arps.push((p.kind, t.events.len()));
+                    if let Some(owner) = world.arp_owner
+                        && p.kind == phone_dhcp::ArpKind::Probe
+                    {
+                        let answer = phone_dhcp::ArpMessage::reply(owner, p.target_ip, &p);
+                        owed.push_back(Owed::Receive(
+                            Peer::Dhcp(Link::Arp),
+                            answer.to_bytes().to_vec(),
+                        ));
+                    }
+                }
                 Logged::Transmit(
                     _,
                     Transmit::Files(phone_http::Transmit {
@@ -602,8 +618,136 @@ fn craft_static_address_skips_dhcp() {
             .iter()
             .any(|e| matches!(e, Event::Configure(n) if n.address == Ipv4Addr::new(10, 0, 0, 50)))
     );
+    // Nobody answered the probes: the address was probed, then configured.
+    let configured = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Configure(_)))
+        .unwrap();
+    let probes: Vec<_> = t
+        .arps
+        .iter()
+        .filter(|(k, _)| *k == phone_dhcp::ArpKind::Probe)
+        .collect();
+    assert_eq!(probes.len(), usize::from(phone_dhcp::acd::PROBE_NUM));
+    assert!(probes.iter().all(|(_, before)| *before <= configured));
     assert_eq!(t.gets[0], "/96x1Supgrade.txt");
     assert!(t.events.contains(&Event::Reached(Stage::Registered)));
+}
+
+fn static_record() -> Record {
+    let mut record = Record::default();
+    record.craft.static_address = Some(StaticAddress {
+        address: PHONE,
+        mask: Ipv4Addr::new(255, 255, 255, 0),
+        router: SRV,
+        file_server: SRV,
+    });
+    record
+}
+
+/// Issue 11 item 3: a craft static address is probed (RFC 5227, the default 200 ms budget)
+/// before it is configured; the probes and announcements go out as `Transmit::Dhcp(Arp)`.
+#[test]
+fn static_address_probed_then_configured() {
+    let mut world = World::new();
+    world.files.insert(
+        "/96x1Supgrade.txt".into(),
+        b"GET 46xxsettings.txt\n".to_vec(),
+    );
+    world.files.insert(
+        "/46xxsettings.txt".into(),
+        b"SET SIPDOMAIN lab.test\nSET SIP_CONTROLLER_LIST 10.0.0.1:5060;transport=udp\n".to_vec(),
+    );
+    let mut cfg = config();
+    cfg.credentials = Some(("1001".into(), "pw".into()));
+    let start = Instant::from_secs(1);
+    let (t, _) = run(
+        &mut world,
+        static_record(),
+        start,
+        cfg,
+        &[],
+        &mut no_input(),
+    );
+    assert!(t.dhcp.is_empty());
+    let configured = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Configure(n) if n.address == PHONE))
+        .expect("configured");
+    let kinds: Vec<_> = t.arps.iter().map(|(k, _)| *k).collect();
+    use phone_dhcp::ArpKind::{Announce, Probe};
+    // The boot registers before the second announcement is due (ANNOUNCE_INTERVAL later).
+    assert_eq!(kinds, [Probe, Probe, Probe, Announce]);
+    // Every probe before Configure; the announcement after it.
+    assert!(t.arps[..3].iter().all(|(_, n)| *n <= configured));
+    assert!(t.arps[3..].iter().all(|(_, n)| *n > configured));
+    assert!(t.events.contains(&Event::Reached(Stage::Registered)));
+    assert!(
+        !t.screens
+            .iter()
+            .any(|s| *s == Screen::AddressConflict.to_string())
+    );
+}
+
+/// Another host answers the probe: `Address conflict` is shown and logged, the address is not
+/// configured, and the boot goes no further.
+#[test]
+fn static_address_conflict_during_probe() {
+    let other = [2, 0, 0, 0, 0, 9];
+    let t0 = Instant::from_secs(1);
+    let mut boot = Boot::new(config(), static_record(), ChaCha20Rng::seed_from_u64(7), t0);
+    let mut now = t0;
+    let mut out = Vec::new();
+    let mut probe = None;
+    for _ in 0..10 {
+        for o in drain(&mut boot, now) {
+            if let Output::Transmit(Transmit::Dhcp(phone_dhcp::Transmit::Arp(p))) = &o {
+                probe.get_or_insert(*p);
+            }
+            out.push(o);
+        }
+        if probe.is_some() {
+            break;
+        }
+        now = boot.poll_timeout().unwrap();
+        boot.handle_input(Input::Timeout(now));
+    }
+    let probe = probe.expect("a probe");
+    assert_eq!(probe.kind, phone_dhcp::ArpKind::Probe);
+    assert_eq!(probe.target_ip, PHONE);
+    let answer = phone_dhcp::ArpMessage::reply(other, PHONE, &probe).to_bytes();
+    boot.handle_input(Input::Receive(now, Peer::Dhcp(Link::Arp), &answer));
+    for _ in 0..10 {
+        out.extend(drain(&mut boot, now));
+        match boot.poll_timeout() {
+            Some(t) => {
+                now = t;
+                boot.handle_input(Input::Timeout(now));
+            }
+            None => break,
+        }
+    }
+    assert!(out.contains(&Output::Event(Event::Display(Screen::AddressConflict))));
+    assert!(
+        out.contains(&Output::Event(Event::Warning(Warning::AddressConflict(
+            PHONE
+        ))))
+    );
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Event(Event::Configure(_)))),
+        "a conflicting address is not configured"
+    );
+    let probes = out
+        .iter()
+        .filter(|o| matches!(o, Output::Transmit(Transmit::Dhcp(_))))
+        .count();
+    assert_eq!(probes, 1, "no probe after the conflict");
+    assert_eq!(boot.phase(), Phase::Network);
+    assert!(boot.network().is_none());
+    assert_eq!(boot.poll_timeout(), None);
 }
 
 /// Polls until `Timeout`, checking the contract's oracles by hand.
@@ -782,4 +926,47 @@ fn commit_on_take() {
         boot.handle_input(Input::Timeout(now + Duration::from_millis(250 * s)));
     }
     assert_eq!(boot.sip().unwrap().cseq(0), Some(2));
+}
+
+/// After `Configure` the detector keeps running: a first conflict is defended, a second within
+/// DEFEND_INTERVAL gives the address up (`Deconfigure`, logged as a conflict).
+#[test]
+fn static_address_defended_then_lost() {
+    let t0 = Instant::from_secs(1);
+    let mut boot = Boot::new(config(), static_record(), ChaCha20Rng::seed_from_u64(7), t0);
+    let mut now = t0;
+    let mut configured = false;
+    for _ in 0..20 {
+        configured |= drain(&mut boot, now)
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::Configure(_))));
+        if configured {
+            break;
+        }
+        now = boot.poll_timeout().unwrap();
+        boot.handle_input(Input::Timeout(now));
+    }
+    assert!(configured);
+    assert!(
+        now <= t0 + Duration::from_millis(200),
+        "within the default budget"
+    );
+    let other = [2, 0, 0, 0, 0, 9];
+    let claim = phone_dhcp::ArpPacket::announce(other, PHONE).to_bytes();
+    boot.handle_input(Input::Receive(now, Peer::Dhcp(Link::Arp), &claim));
+    let out = drain(&mut boot, now);
+    assert!(out.contains(&Output::Event(Event::Warning(Warning::Dhcp(
+        phone_dhcp::Event::Defended(PHONE)
+    )))));
+    assert!(!out.contains(&Output::Event(Event::Deconfigure)));
+    let later = now + Duration::from_secs(1);
+    boot.handle_input(Input::Receive(later, Peer::Dhcp(Link::Arp), &claim));
+    let out = drain(&mut boot, later);
+    assert!(out.contains(&Output::Event(Event::Deconfigure)));
+    assert!(
+        out.contains(&Output::Event(Event::Warning(Warning::LeaseLost(
+            phone_dhcp::client::LostReason::Conflict
+        ))))
+    );
+    assert!(boot.network().is_none());
 }
