@@ -226,6 +226,13 @@ struct Phone {
     address: Option<Ipv4Addr>,
     /// The last address it had (for the report).
     leased: Option<Ipv4Addr>,
+    /// The controller it registered with.
+    controller: Option<String>,
+    /// Connections it opened (orders the file stage's phones, see [`Fleet::turn`]).
+    connects: u16,
+    /// Its TLS configurations (HTTPS, SIP with its identity), with the key of what they were
+    /// built from.
+    tls: [Option<(u64, TlsPolicy)>; 2],
     sip_udp: Option<Handle>,
     /// UDP controllers by address (answers come from where requests went).
     sip_peers: Vec<(SocketAddr, usize)>,
@@ -251,6 +258,10 @@ const WARNINGS_KEPT: usize = 4;
 const WARNING_BYTES: usize = 200;
 /// Power-ons of one phone before it is given up.
 const MAX_RESTARTS: u8 = 3;
+/// Wall time the fleet spends turning phones before the driver reads the sockets again.
+const TURN_BUDGET: Duration = Duration::from_millis(10);
+/// A phone's turn this long generated a key (or did other heavy work).
+const HEAVY_TURN: Duration = Duration::from_millis(20);
 
 impl Phone {
     fn new(mac: [u8; 6]) -> Phone {
@@ -259,6 +270,9 @@ impl Phone {
             mac,
             address: None,
             leased: None,
+            controller: None,
+            tls: [None, None],
+            connects: 0,
             sip_udp: None,
             sip_peers: Vec::new(),
             sip_targets: Vec::new(),
@@ -385,7 +399,6 @@ struct Fleet {
     t0: Instant,
     end: Instant,
     base_trust: Vec<Vec<u8>>,
-    tls: HashMap<u64, TlsPolicy>,
     progress_every: Duration,
     next_progress: Instant,
     timeline: Vec<(Instant, [u32; 7])>,
@@ -393,6 +406,8 @@ struct Fleet {
     over: bool,
     counters: Counters,
     tty: bool,
+    /// Until then, phones of the file stage wait (see [`HEAVY_TURN`]).
+    heavy_until: Instant,
 }
 
 /// Packets and connections, for the report.
@@ -546,6 +561,7 @@ impl Fleet {
         }
         p.place = place;
         p.machine = None;
+        p.tls = [None, None];
         p.address = None;
         p.sip_peers = Vec::new();
         p.sip_targets = Vec::new();
@@ -575,9 +591,10 @@ impl Fleet {
     // --- TLS ----------------------------------------------------------------------------------
 
     /// The TLS policy of a phone's record: the --trust anchors, its TRUSTCERTS and SCEP CA,
-    /// presenting its SCEP identity when `identity`; cached by content (every phone of a fleet
-    /// trusts the same files, so they share one configuration).
-    fn policy(&mut self, record: Option<&Record>, identity: bool) -> Result<TlsPolicy, String> {
+    /// presenting its SCEP identity when `identity`. Each phone has its own configurations
+    /// (so its own TLS session cache: phones never resume each other's sessions), rebuilt
+    /// when its trust or identity changes.
+    fn policy(&mut self, k: u32, record: Option<&Record>, identity: bool) -> Result<TlsPolicy, String> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let id = record.and_then(|r| r.identity.as_ref());
         if let Some(r) = record {
@@ -590,7 +607,10 @@ impl Fleet {
             i.certificate.hash(&mut h);
         }
         let key = h.finish();
-        if let Some(p) = self.tls.get(&key) {
+        let slot = usize::from(identity);
+        if let Some((kk, p)) = &self.phones[k as usize].tls[slot]
+            && *kk == key
+        {
             return Ok(p.clone());
         }
         let mut trust = Trust::new().with_pems(self.base_trust.iter().map(Vec::as_slice));
@@ -605,10 +625,7 @@ impl Fleet {
             _ => None,
         };
         let p = TlsPolicy::new(&trust, client).map_err(|e| format!("TLS: {e}"))?;
-        if self.tls.len() > 4096 {
-            self.tls.clear();
-        }
-        self.tls.insert(key, p.clone());
+        self.phones[k as usize].tls[slot] = Some((key, p.clone()));
         Ok(p)
     }
 
@@ -637,11 +654,13 @@ impl Fleet {
                     ..SocketOptions::default()
                 };
                 self.counters.connects += 1;
+                let p = &mut self.phones[k as usize];
+                p.connects = p.connects.saturating_add(1);
                 let h = io
                     .connect(to, &options)
                     .map_err(|e| format!("connect {to} from {addr}: {e}"))?;
                 if let Some(tls) = tls {
-                    let started = self.policy(record, false).and_then(|p| {
+                    let started = self.policy(k, record, false).and_then(|p| {
                         let name = server_name(&tls.server_name)?;
                         io.start_tls(h, p.config(tls.check_identity), name)
                             .map_err(|e| e.to_string())
@@ -659,7 +678,7 @@ impl Fleet {
                 let h = self.phones[k as usize]
                     .conn(route)
                     .ok_or_else(|| "StartTls without a connection".to_string())?;
-                let p = self.policy(record, false)?;
+                let p = self.policy(k, record, false)?;
                 let name = server_name(&tls.server_name)?;
                 io.start_tls(h, p.config(tls.check_identity), name)
                     .map_err(|e| {
@@ -749,7 +768,7 @@ impl Fleet {
                 .connect(to, &options)
                 .map_err(|e| format!("connect {to}: {e}"))?;
             if let Some(tls) = tls {
-                let started = self.policy(record, true).and_then(|p| {
+                let started = self.policy(k, record, true).and_then(|p| {
                     let name = server_name(&tls.server_name)?;
                     io.start_tls(h, p.config(true), name)
                         .map_err(|e| e.to_string())
@@ -860,6 +879,9 @@ impl Fleet {
                 };
                 self.reached(io, k, s, now);
             }
+            Event::Registered { controller, .. } => {
+                self.phones[k as usize].controller = Some(format!("{}:{}", controller.host, controller.port));
+            }
             Event::Restart => {
                 self.phones[k as usize].restart_due = true;
             }
@@ -875,7 +897,11 @@ impl Fleet {
     fn sip_event(&mut self, io: &mut Reactor, k: u32, e: phone_sip_reg::Event, now: Instant) {
         use phone_sip_reg::Event as E;
         match e {
-            E::Registered { .. } => self.reached(io, k, 4, now),
+            E::Registered { controller, .. } => {
+                let c = self.t.sip.as_ref().and_then(|s| s.controllers.get(controller));
+                self.phones[k as usize].controller = c.map(|c| format!("{}:{}", c.host, c.port));
+                self.reached(io, k, 4, now);
+            }
             E::CredentialsRequired { reason, .. } => {
                 self.fail(io, k, format!("credentials {reason:?}"));
             }
@@ -1158,11 +1184,54 @@ impl Task for Fleet {
             self.phones[k as usize].deadline = None;
             self.mark(k);
         }
-        let dirty = std::mem::take(&mut self.dirty);
-        for k in dirty {
+        // Phones woken, in order, within a time budget: one phone's turn can take long (a
+        // SCEP key is generated in it), and the sockets must be read in between, or the other
+        // phones' DHCP and SIP answers wait in the kernel while their timers run out.
+        // DHCP and SIP first: a phone of the file stage may be about to generate its SCEP key
+        // (the file stage's end starts the enrollment), which must not hold back the others'
+        // retransmissions and answers.
+        let began = std::time::Instant::now();
+        let mut dirty = std::mem::take(&mut self.dirty);
+        // Among the file stage's phones, those with fewer connections opened so far go first:
+        // they are early in the stage (cheap turns); the one that fetched the most is the one
+        // whose next turn may end the stage and generate the key.
+        dirty.sort_by_key(|k| {
+            let p = &self.phones[*k as usize];
+            let lane = match p.place {
+                Where::Network | Where::Registration => 0u8,
+                Where::Certificate => 1,
+                _ => 2,
+            };
+            (lane, p.connects)
+        });
+        let mut rest = dirty.into_iter();
+        let mut held: Vec<u32> = Vec::new();
+        for k in rest.by_ref() {
+            let now = io.now();
+            // After a long turn of one phone (a key generated), phones of the file stage (the
+            // ones that may generate next) wait a while: the sockets get their share of the CPU.
+            if now < self.heavy_until && self.phones[k as usize].place == Where::Files {
+                held.push(k);
+                continue;
+            }
             self.phones[k as usize].dirty = false;
+            let t = std::time::Instant::now();
             self.drive(io, k, now);
+            let took = t.elapsed();
+            if took > HEAVY_TURN {
+                self.heavy_until = io.now() + took / 2;
+            }
+            if began.elapsed() > TURN_BUDGET {
+                break;
+            }
         }
+        let mut left: Vec<u32> = held;
+        left.extend(rest);
+        if !left.is_empty() {
+            let newer = std::mem::replace(&mut self.dirty, left);
+            self.dirty.extend(newer);
+        }
+        let now = io.now();
         self.progress(now, false);
         if self.settled >= self.t.count || now >= self.end {
             self.over = true;
@@ -1177,8 +1246,10 @@ impl Task for Fleet {
         .into_iter()
         .flatten()
         .min();
-        if !self.dirty.is_empty() {
+        if self.dirty.iter().any(|k| self.phones[*k as usize].place != Where::Files) {
             next = Some(now);
+        } else if !self.dirty.is_empty() {
+            next = Some(now.max(self.heavy_until));
         }
         next
     }
@@ -1356,7 +1427,6 @@ fn run_inner(args: &Args) -> Result<ExitCode> {
         t0: now,
         end: now + Duration::from_secs(args.deadline),
         base_trust: args.trust.trust.iter().map(|t| t.pem.clone()).collect(),
-        tls: HashMap::new(),
         progress_every,
         next_progress: now,
         timeline: Vec::new(),
@@ -1364,6 +1434,7 @@ fn run_inner(args: &Args) -> Result<ExitCode> {
         over: false,
         counters: Counters::default(),
         tty,
+        heavy_until: now,
     };
     let ended = driver.run(&mut [&mut fleet])?;
     let now = driver.io.now();
@@ -1423,6 +1494,7 @@ fn fleet_view(f: &Fleet) -> report::View<'_> {
                 serial: format!("{}{k:08}", f.t.serial_prefix),
                 user: f.t.user(u32::try_from(k).unwrap_or(u32::MAX)).0,
                 address: p.leased,
+                controller: p.controller.as_deref(),
                 times: p.times,
                 done: p.place == Where::Done,
                 failure: p.failure.as_deref(),

@@ -24,6 +24,8 @@ pub struct PhoneView<'a> {
     pub user: String,
     /// Its leased (or given) address.
     pub address: Option<std::net::Ipv4Addr>,
+    /// The controller it registered with (HOST:PORT).
+    pub controller: Option<&'a str>,
     /// When it reached each of [`STAGES`].
     pub times: [Option<Instant>; 5],
     /// It reached `--until`.
@@ -171,6 +173,7 @@ pub fn write(v: &View<'_>, now: Instant, usage: (u64, u64, f64), dir: Option<&Pa
                 "serial": p.serial,
                 "user": p.user,
                 "address": p.address.map(|a| a.to_string()),
+                "controller": p.controller,
                 "times": times,
                 "reached": p.done,
                 "failure": p.failure,
@@ -192,8 +195,15 @@ pub fn write(v: &View<'_>, now: Instant, usage: (u64, u64, f64), dir: Option<&Pa
             Value::Object(m)
         })
         .collect();
+    let mut controllers: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for p in &v.phones {
+        if let Some(c) = p.controller {
+            *controllers.entry(c).or_default() += 1;
+        }
+    }
     let c = v.counters;
     let report = json!({
+        "registered_per_controller": controllers,
         "mode": v.mode,
         "until": v.until,
         "count": v.count,
