@@ -126,6 +126,7 @@ impl DhcpPorts {
             device: Some(link.clone()),
             broadcast: true,
             reuse_address: true,
+            ..SocketOptions::default()
         };
         let local = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68));
         self.link = link;

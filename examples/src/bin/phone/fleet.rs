@@ -335,7 +335,8 @@ struct Template {
 impl Template {
     fn mac(&self, k: u32) -> [u8; 6] {
         let [a, b, c, d, e, f] = self.mac_base;
-        let low = (u32::from(d) << 16 | u32::from(e) << 8 | u32::from(f)).wrapping_add(k) & 0xff_ffff;
+        let low =
+            (u32::from(d) << 16 | u32::from(e) << 8 | u32::from(f)).wrapping_add(k) & 0xff_ffff;
         let [_, x, y, z] = low.to_be_bytes();
         [a, b, c, x, y, z]
     }
@@ -583,7 +584,7 @@ impl Fleet {
         if p.times[stage].is_none() {
             p.times[stage] = Some(now);
         }
-        if stage >= self.t.until as usize + 1 {
+        if stage > self.t.until as usize {
             self.settle(io, k, Where::Done);
         }
     }
@@ -594,7 +595,12 @@ impl Fleet {
     /// presenting its SCEP identity when `identity`. Each phone has its own configurations
     /// (so its own TLS session cache: phones never resume each other's sessions), rebuilt
     /// when its trust or identity changes.
-    fn policy(&mut self, k: u32, record: Option<&Record>, identity: bool) -> Result<TlsPolicy, String> {
+    fn policy(
+        &mut self,
+        k: u32,
+        record: Option<&Record>,
+        identity: bool,
+    ) -> Result<TlsPolicy, String> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let id = record.and_then(|r| r.identity.as_ref());
         if let Some(r) = record {
@@ -621,7 +627,11 @@ impl Fleet {
             trust = trust.with_ders(i.ca.iter().map(Vec::as_slice));
         }
         let client = match (identity, id) {
-            (true, Some(i)) => Some(ClientIdentity::from_der(&i.certificate, &i.key_pkcs8, &i.ca)),
+            (true, Some(i)) => Some(ClientIdentity::from_der(
+                &i.certificate,
+                &i.key_pkcs8,
+                &i.ca,
+            )),
             _ => None,
         };
         let p = TlsPolicy::new(&trust, client).map_err(|e| format!("TLS: {e}"))?;
@@ -794,7 +804,14 @@ impl Fleet {
     }
 
     /// Carries out one transmit of a boot; a failure known at once is fed back.
-    fn boot_transmit(&mut self, io: &mut Reactor, k: u32, boot: &mut PhoneBoot, t: Transmit, now: Instant) {
+    fn boot_transmit(
+        &mut self,
+        io: &mut Reactor,
+        k: u32,
+        boot: &mut PhoneBoot,
+        t: Transmit,
+        now: Instant,
+    ) {
         let failed: Option<(Peer, String)> = match t {
             Transmit::Dhcp(phone_dhcp::Transmit::Udp {
                 payload,
@@ -833,7 +850,10 @@ impl Fleet {
             }
             Transmit::Flash(_) => {
                 // The flash is in memory: every operation is done at once.
-                boot.handle_input(Input::Completed(now, Peer::Files(phone_boot::files::Peer::Flash)));
+                boot.handle_input(Input::Completed(
+                    now,
+                    Peer::Files(phone_boot::files::Peer::Flash),
+                ));
                 None
             }
             Transmit::Sip(t) => self
@@ -880,14 +900,16 @@ impl Fleet {
                 self.reached(io, k, s, now);
             }
             Event::Registered { controller, .. } => {
-                self.phones[k as usize].controller = Some(format!("{}:{}", controller.host, controller.port));
+                self.phones[k as usize].controller =
+                    Some(format!("{}:{}", controller.host, controller.port));
             }
             Event::Restart => {
                 self.phones[k as usize].restart_due = true;
             }
             Event::Warning(w) => self.phones[k as usize].warn(w.to_string()),
             Event::Vlan(v @ phone_dhcp::client::Vlan::Tagged(_)) => {
-                self.phones[k as usize].warn(format!("asked for {v}: not emulated, stays untagged"));
+                self.phones[k as usize]
+                    .warn(format!("asked for {v}: not emulated, stays untagged"));
             }
             _ => {}
         }
@@ -898,7 +920,11 @@ impl Fleet {
         use phone_sip_reg::Event as E;
         match e {
             E::Registered { controller, .. } => {
-                let c = self.t.sip.as_ref().and_then(|s| s.controllers.get(controller));
+                let c = self
+                    .t
+                    .sip
+                    .as_ref()
+                    .and_then(|s| s.controllers.get(controller));
                 self.phones[k as usize].controller = c.map(|c| format!("{}:{}", c.host, c.port));
                 self.reached(io, k, 4, now);
             }
@@ -906,7 +932,11 @@ impl Fleet {
                 self.fail(io, k, format!("credentials {reason:?}"));
             }
             E::RegistrationFailed { retry_at: None } => {
-                self.fail(io, k, "registration failed: every controller refused".into());
+                self.fail(
+                    io,
+                    k,
+                    "registration failed: every controller refused".into(),
+                );
             }
             E::ControllerFailed { controller, cause } => {
                 self.phones[k as usize].warn(format!(
@@ -941,7 +971,9 @@ impl Fleet {
                     }
                     Output::Event(e) => {
                         self.boot_event(io, k, b, e, now);
-                        if self.phones[i].place == Where::Done || self.phones[i].place == Where::Failed {
+                        if self.phones[i].place == Where::Done
+                            || self.phones[i].place == Where::Failed
+                        {
                             return;
                         }
                         continue;
@@ -1048,7 +1080,14 @@ impl Fleet {
     }
 
     /// Feeds a transport fact to phone `k`.
-    fn feed(&mut self, k: u32, route: Route, f: PhoneFact<'_>, from: Option<SocketAddr>, now: Instant) {
+    fn feed(
+        &mut self,
+        k: u32,
+        route: Route,
+        f: PhoneFact<'_>,
+        from: Option<SocketAddr>,
+        now: Instant,
+    ) {
         let p = &mut self.phones[k as usize];
         let Some(m) = p.machine.as_mut() else {
             return;
@@ -1156,7 +1195,10 @@ impl Fleet {
         let c = self.counts();
         self.timeline.push((now, c));
         let secs = now.saturating_duration_since(self.t0).as_secs_f64();
-        let mut line = format!("fleet {secs:7.1}s  started {}/{}", self.started, self.t.count);
+        let mut line = format!(
+            "fleet {secs:7.1}s  started {}/{}",
+            self.started, self.t.count
+        );
         for (w, n) in Where::ALL.iter().zip(c).skip(1) {
             line.push_str(&format!("  {} {n}", w.name()));
         }
@@ -1246,7 +1288,11 @@ impl Task for Fleet {
         .into_iter()
         .flatten()
         .min();
-        if self.dirty.iter().any(|k| self.phones[*k as usize].place != Where::Files) {
+        if self
+            .dirty
+            .iter()
+            .any(|k| self.phones[*k as usize].place != Where::Files)
+        {
             next = Some(now);
         } else if !self.dirty.is_empty() {
             next = Some(now.max(self.heavy_until));
@@ -1283,7 +1329,9 @@ impl Task for Fleet {
                 self.feed(k, route, PhoneFact::Receive(bytes), Some(*from), now);
             }
             Fact::Connected(_) => self.feed(k, route, PhoneFact::Completed, None, now),
-            Fact::Received { bytes, .. } => self.feed(k, route, PhoneFact::Receive(bytes), None, now),
+            Fact::Received { bytes, .. } => {
+                self.feed(k, route, PhoneFact::Receive(bytes), None, now);
+            }
             Fact::Closed(_) => {
                 self.forget(h);
                 self.feed(k, route, PhoneFact::Closed, None, now);

@@ -12,6 +12,7 @@ mod boot;
 mod dhcp;
 mod files;
 mod firmware;
+mod fleet;
 mod register;
 mod scep;
 mod settings;
@@ -52,6 +53,8 @@ enum Command {
     Firmware(firmware::FirmwareCommand),
     /// Boot the phone from power-on.
     Boot(boot::Args),
+    /// A boot storm: N virtual phones against real servers, with a report and a picture.
+    Fleet(fleet::Args),
     /// Replay a recorded boot (`phone boot --record FILE`) with no network; exit 1 at the
     /// first divergence.
     Replay(trace_cmd::ReplayArgs),
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Files(args) => files::run(args),
         Command::Firmware(cmd) => firmware::run(cmd),
         Command::Boot(args) => boot::run(args),
+        Command::Fleet(args) => fleet::run(args),
         Command::Replay(args) => trace_cmd::replay(args),
         Command::Timeline(args) => trace_cmd::timeline(args),
     }

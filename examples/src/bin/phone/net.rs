@@ -362,6 +362,10 @@ pub struct SocketOptions {
     pub broadcast: bool,
     /// SO_REUSEADDR (port 68 shared with a stopped client's socket in TIME_WAIT-like states).
     pub reuse_address: bool,
+    /// Bind a connection to this source address before connecting (`phone fleet`: each
+    /// phone's own AnyIP address). Not for [`crate::driver::Reactor::udp`], which binds its own
+    /// `local` address.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl SocketOptions {
@@ -379,6 +383,10 @@ impl SocketOptions {
         if let Some(d) = &self.device {
             s.bind_device(Some(d.name().as_bytes()))
                 .map_err(|e| std::io::Error::new(e.kind(), format!("SO_BINDTODEVICE {d}: {e}")))?;
+        }
+        if let Some(ip) = self.source {
+            s.bind(&std::net::SocketAddr::new(ip, 0).into())
+                .map_err(|e| std::io::Error::new(e.kind(), format!("bind {ip}: {e}")))?;
         }
         Ok(())
     }
