@@ -63,6 +63,10 @@ pub struct View<'a> {
     pub counters: Counters,
 }
 
+/// A phone that reached `--until` within this long of its start did it without a
+/// retransmission (for [`write`]'s window rate).
+const FIRST_TRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn secs(t0: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(t0).as_secs_f64()
 }
@@ -72,7 +76,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
 }
@@ -107,7 +115,12 @@ fn mac_text(m: [u8; 6]) -> String {
 ///
 /// # Errors
 /// The directory or a file cannot be written.
-pub fn write(v: &View<'_>, now: Instant, usage: (u64, u64, f64), dir: Option<&Path>) -> Result<String> {
+pub fn write(
+    v: &View<'_>,
+    now: Instant,
+    usage: (u64, u64, f64),
+    dir: Option<&Path>,
+) -> Result<String> {
     let (peak_kb, rss_kb, cpu) = usage;
     let wall = secs(v.t0, now);
     let reached = v.phones.iter().filter(|p| p.done).count();
@@ -119,7 +132,34 @@ pub fn write(v: &View<'_>, now: Instant, usage: (u64, u64, f64), dir: Option<&Pa
         .max()
         .map_or(0.0, |t| secs(v.t0, t));
     #[allow(clippy::cast_precision_loss)]
-    let rate = if last > 0.0 { reached as f64 / last } else { 0.0 };
+    let rate = if last > 0.0 {
+        reached as f64 / last
+    } else {
+        0.0
+    };
+    // Like perfdhcp's rate: exchanges that succeeded without a retransmission (within
+    // FIRST_TRY of the phone's start), per second of the window the load was offered in.
+    let first_try = v
+        .phones
+        .iter()
+        .filter(|p| match (p.times[0], p.times[v.until_index]) {
+            (Some(s), Some(u)) => u.saturating_duration_since(s) <= FIRST_TRY,
+            _ => false,
+        })
+        .count();
+    let starts = v.phones.iter().filter_map(|p| p.times[0]);
+    let window = match (starts.clone().min(), starts.max()) {
+        (Some(a), Some(b)) if v.rate > 0.0 => {
+            b.saturating_duration_since(a).as_secs_f64() + 1.0 / v.rate
+        }
+        _ => last,
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let window_rate = if window > 0.0 {
+        first_try as f64 / window
+    } else {
+        0.0
+    };
     let mut stages = serde_json::Map::new();
     for (s, name) in STAGES.iter().enumerate().skip(1) {
         let l = latencies(v, s);
@@ -146,7 +186,7 @@ pub fn write(v: &View<'_>, now: Instant, usage: (u64, u64, f64), dir: Option<&Pa
     let per_phone_kb = peak_kb as f64 / f64::from(v.count.max(1));
     let summary = format!(
         "RESULT mode={} until={} count={} reached={reached} failed={failed} wall={wall:.2}s \
-         rate={rate:.1}/s p50={p50:.3}s p99={p99:.3}s cpu={cpu:.2}s peak_rss={:.1}MiB \
+         rate={rate:.1}/s window_rate={window_rate:.1}/s first_try={first_try} p50={p50:.3}s p99={p99:.3}s cpu={cpu:.2}s peak_rss={:.1}MiB \
          rss_per_phone={per_phone_kb:.1}KiB",
         v.mode,
         v.until,
@@ -195,7 +235,8 @@ pub fn write(v: &View<'_>, now: Instant, usage: (u64, u64, f64), dir: Option<&Pa
             Value::Object(m)
         })
         .collect();
-    let mut controllers: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut controllers: std::collections::BTreeMap<&str, usize> =
+        std::collections::BTreeMap::new();
     for p in &v.phones {
         if let Some(c) = p.controller {
             *controllers.entry(c).or_default() += 1;
@@ -212,6 +253,8 @@ pub fn write(v: &View<'_>, now: Instant, usage: (u64, u64, f64), dir: Option<&Pa
         "failed": failed,
         "wall_s": round3(wall),
         "rate_to_until_per_s": round3(rate),
+        "first_try": first_try,
+        "window_rate_per_s": round3(window_rate),
         "stages": stages,
         "failure_causes": causes,
         "cpu_s": round3(cpu),
@@ -240,7 +283,9 @@ const COLOURS: [&str; 7] = [
 ];
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Phones per place over time (one polyline per place).
@@ -328,7 +373,11 @@ fn histogram_svg(v: &View<'_>, stage: usize) -> String {
     let hi = l[l.len() - 1].max(lo + 0.001);
     let mut counts = vec![0u32; bins];
     for x in &l {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let b = (((x - lo) / (hi - lo)) * bins as f64) as usize;
         counts[b.min(bins - 1)] += 1;
     }
