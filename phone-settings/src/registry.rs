@@ -171,6 +171,8 @@ pub static REGISTRY: &[Param] = &[
     p("LANGLARGEFONT", FileName { max: 32 }, "", F, 0, 0),
     p("LANGUAGES", FileList { max: 1096 }, "", F, 0, 0),
     p("LLDP_ENABLED", Int(R0_2), "2", F, 0, 0),
+    // link.md §1: transmit interval 1–3600 s, default 30 (vendor template L7475–L7484).
+    p("LLDP_XMIT_SECS", Int(&[(1, 3600)]), "30", F, 0, 0),
     p("LOGSRVR", Host { max: 255 }, "", D.or(S).or(F), 0, 7),
     p("MACADDR", Mac, "", RO, 0, 0),
     p("MAX_TRUSTCERTS", Int(&[(1, 10)]), "6", F, 0, 0),
@@ -504,6 +506,14 @@ mod tests {
             Some(("242", true))
         );
         assert!(lookup("MACADDR").is_some_and(|p| p.sources.is_read_only()));
+        assert_eq!(
+            lookup("lldp_xmit_secs").map(|p| (
+                p.default,
+                p.check(b"0").is_err(),
+                p.check(b"3600").is_ok()
+            )),
+            Some(("30", true, true))
+        );
     }
 
     #[test]
