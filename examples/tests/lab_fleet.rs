@@ -236,5 +236,35 @@ fn fifty_phones_boot_to_registered() {
         html.contains("<svg") && html.contains("registered"),
         "fleet.html"
     );
+    for stage in ["network", "files", "certificate", "registered"] {
+        assert!(
+            html.contains(&format!(">{stage} (n={COUNT},")),
+            "fleet.html has no histogram of {stage} over all {COUNT} phones"
+        );
+    }
+
+    // `phone timeline` on the report draws the same page again, from the JSON alone.
+    let again = report.join("again.html");
+    let out = run_bounded(
+        Command::new(PHONE).args([
+            "timeline",
+            report.join("fleet-report.json").to_str().expect("utf-8"),
+            "--out",
+            again.to_str().expect("utf-8"),
+        ]),
+        secs(60),
+    );
+    assert!(
+        out.success(),
+        "phone timeline: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("TIMELINE "), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&again).expect("again.html"),
+        html,
+        "phone timeline on fleet-report.json drew a different page than the fleet did"
+    );
     let _ = std::fs::remove_dir_all(&report);
 }

@@ -30,7 +30,7 @@
 //! `--report DIR`, and a `RESULT ...` summary line on stdout. Exit 0 when every phone reached
 //! `--until`, 1 when any did not, 2 for bad arguments, 130 when interrupted.
 
-mod report;
+pub mod report;
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash as _, Hasher as _};

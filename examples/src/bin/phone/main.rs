@@ -58,7 +58,7 @@ enum Command {
     /// Replay a recorded boot (`phone boot --record FILE`) with no network; exit 1 at the
     /// first divergence.
     Replay(trace_cmd::ReplayArgs),
-    /// Draw a recorded boot as one SVG timeline.
+    /// Draw a recorded boot as one SVG timeline, or a fleet report as one HTML page.
     Timeline(trace_cmd::TimelineArgs),
 }
 

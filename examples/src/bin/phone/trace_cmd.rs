@@ -11,7 +11,10 @@
 //! the trace cannot be read or replayed (damaged, secrets file missing or not its own).
 //!
 //! `phone timeline FILE [--out OUT.svg]` draws the boot as one self-contained SVG (default
-//! `FILE.svg`) and prints `TIMELINE OUT.svg`.
+//! `FILE.svg`) and prints `TIMELINE OUT.svg`. Given a fleet report instead
+//! (`phone fleet --report DIR` writes `DIR/fleet-report.json`), it draws the fleet's page:
+//! phones per stage over time and the latency distribution of each stage, as one
+//! self-contained HTML file (default `FILE.html`), the same page the fleet wrote.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use std::process::ExitCode;
 
 use phone_boot::trace::{ReplayError, Trace, replay as replay_trace, timeline as draw};
 
+use crate::fleet::report::{Drawn, html as fleet_page};
 use crate::state_dir::{PUBLIC_MODE, write_atomic, write_secret};
 
 /// The RNG `phone boot` runs the boot with.
@@ -37,12 +41,15 @@ pub struct ReplayArgs {
 /// Arguments of `phone timeline`.
 #[derive(clap::Args, Debug)]
 pub struct TimelineArgs {
-    /// The trace (`phone boot --record FILE`).
+    /// The trace (`phone boot --record FILE`) or a fleet report (`fleet-report.json`).
     file: PathBuf,
-    /// Where to write the picture (default `FILE.svg`).
-    #[arg(long, value_name = "OUT.svg")]
+    /// Where to write the picture (default `FILE.svg` for a trace, `FILE.html` for a report).
+    #[arg(long, value_name = "OUT")]
     out: Option<PathBuf>,
 }
+
+/// The largest file `phone timeline` reads (a 10,000-phone report is about 6 MB).
+const MAX_TIMELINE_INPUT: u64 = 256 << 20;
 
 /// `FILE.secrets` next to `FILE`.
 #[must_use]
@@ -78,11 +85,15 @@ pub fn save(path: &Path, trace: &Trace) -> std::io::Result<()> {
 
 fn load(file: &Path, secrets: Option<&Path>) -> Result<Trace, String> {
     let bytes = fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    decode(file, &bytes, secrets)
+}
+
+fn decode(file: &Path, bytes: &[u8], secrets: Option<&Path>) -> Result<Trace, String> {
     let secrets = match secrets {
         Some(p) => Some(fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
     };
-    Trace::decode(&bytes, secrets.as_deref()).map_err(|e| format!("{}: {e}", file.display()))
+    Trace::decode(bytes, secrets.as_deref()).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 /// Runs `phone replay`.
@@ -136,8 +147,26 @@ pub fn replay(args: ReplayArgs) -> ExitCode {
 /// Runs `phone timeline`.
 #[must_use]
 pub fn timeline(args: TimelineArgs) -> ExitCode {
-    let trace = match load(&args.file, None) {
-        Ok(t) => t,
+    let bytes = match read_bounded(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("phone timeline: {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    // A fleet report is JSON (an object); a trace starts with its binary magic.
+    let report = bytes.trim_ascii_start().first() == Some(&b'{');
+    let picture = if report {
+        serde_json::from_slice(&bytes)
+            .map_err(anyhow::Error::from)
+            .and_then(|v| Drawn::from_json(&v))
+            .map(|d| fleet_page(&d))
+            .map_err(|e| format!("{}: {e:#}", args.file.display()))
+    } else {
+        decode(&args.file, &bytes, None).map(|t| draw(&t))
+    };
+    let picture = match picture {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("phone timeline: {e}");
             return ExitCode::from(2);
@@ -145,15 +174,31 @@ pub fn timeline(args: TimelineArgs) -> ExitCode {
     };
     let out = args.out.unwrap_or_else(|| {
         let mut name = args.file.as_os_str().to_owned();
-        name.push(".svg");
+        name.push(if report { ".html" } else { ".svg" });
         PathBuf::from(name)
     });
-    if let Err(e) = write_atomic(&out, draw(&trace).as_bytes(), PUBLIC_MODE) {
+    if let Err(e) = write_atomic(&out, picture.as_bytes(), PUBLIC_MODE) {
         eprintln!("phone timeline: {}: {e}", out.display());
         return ExitCode::from(2);
     }
     println!("TIMELINE {}", out.display());
     ExitCode::SUCCESS
+}
+
+/// Reads `file`, refusing one larger than [`MAX_TIMELINE_INPUT`].
+fn read_bounded(file: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    fs::File::open(file)?
+        .take(MAX_TIMELINE_INPUT + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_TIMELINE_INPUT {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_TIMELINE_INPUT >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

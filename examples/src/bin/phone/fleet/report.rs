@@ -244,6 +244,7 @@ pub fn write(
     }
     let c = v.counters;
     let report = json!({
+        "summary": summary,
         "registered_per_controller": controllers,
         "mode": v.mode,
         "until": v.until,
@@ -273,9 +274,114 @@ pub fn write(
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", json_path.display()))?;
     let html_path = dir.join("fleet.html");
-    std::fs::write(&html_path, html(v, &summary))
+    // The page is drawn from the JSON just written, the same way `phone timeline` draws it
+    // from the file later: one renderer, so both give the same page.
+    std::fs::write(&html_path, html(&Drawn::from_json(&report)?))
         .with_context(|| format!("writing {}", html_path.display()))?;
     Ok(format!("{summary} report={}", dir.display()))
+}
+
+/// The most phones and timeline rows a report may hold when read back (a 10,000-phone run
+/// writes 10,000 phones and a few thousand rows): a damaged or hostile file costs bounded work.
+const MAX_ENTRIES: usize = 1_000_000;
+
+/// What the pictures are drawn from: the report's JSON, read back. `fleet` draws `fleet.html`
+/// from the JSON it has just written and `phone timeline REPORT.json` from the file, so both
+/// give the same page.
+#[derive(Debug)]
+pub struct Drawn {
+    summary: String,
+    count: u32,
+    until: String,
+    until_index: usize,
+    /// Seconds since the run began, and phones per place ([`Where::ALL`]).
+    timeline: Vec<(f64, [u32; 7])>,
+    /// Per stage of [`STAGES`]: seconds from each phone's start to it, sorted.
+    latencies: Vec<Vec<f64>>,
+}
+
+fn field<'v>(v: &'v Value, name: &str) -> Result<&'v Value> {
+    v.get(name)
+        .with_context(|| format!("not a fleet report: no \"{name}\""))
+}
+
+fn number(v: &Value, name: &str) -> Result<f64> {
+    field(v, name)?
+        .as_f64()
+        .filter(|x| x.is_finite())
+        .with_context(|| format!("\"{name}\" is not a finite number"))
+}
+
+fn count(v: &Value, name: &str) -> Result<u32> {
+    field(v, name)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .with_context(|| format!("\"{name}\" is not a count"))
+}
+
+fn list<'v>(v: &'v Value, name: &str) -> Result<&'v Vec<Value>> {
+    let l = field(v, name)?
+        .as_array()
+        .with_context(|| format!("\"{name}\" is not a list"))?;
+    anyhow::ensure!(
+        l.len() <= MAX_ENTRIES,
+        "\"{name}\" holds {} entries (at most {MAX_ENTRIES})",
+        l.len()
+    );
+    Ok(l)
+}
+
+impl Drawn {
+    /// Reads what the pictures need from a report's JSON (`fleet-report.json`).
+    ///
+    /// # Errors
+    /// A field is missing, of the wrong type, or out of bounds.
+    pub fn from_json(report: &Value) -> Result<Self> {
+        let until = field(report, "until")?
+            .as_str()
+            .context("\"until\" is not a stage name")?
+            .to_owned();
+        let until_index = STAGES
+            .iter()
+            .position(|s| *s == until)
+            .with_context(|| format!("\"until\" names no stage: {until:?}"))?;
+        let mut timeline = Vec::new();
+        for row in list(report, "timeline")? {
+            let mut c = [0u32; 7];
+            for (n, w) in c.iter_mut().zip(Where::ALL) {
+                *n = count(row, w.name())?;
+            }
+            timeline.push((number(row, "t_s")?, c));
+        }
+        let mut latencies = vec![Vec::new(); STAGES.len()];
+        for phone in list(report, "phones")? {
+            let times = field(phone, "times")?;
+            let at = |s: &str| times.get(format!("{s}_s")).and_then(Value::as_f64);
+            let Some(start) = at(STAGES[0]) else { continue };
+            for (l, s) in latencies.iter_mut().zip(STAGES).skip(1) {
+                if let Some(d) = at(s)
+                    .map(|t| t - start)
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                {
+                    l.push(d);
+                }
+            }
+        }
+        for l in &mut latencies {
+            l.sort_by(f64::total_cmp);
+        }
+        Ok(Self {
+            summary: field(report, "summary")?
+                .as_str()
+                .context("\"summary\" is not text")?
+                .to_owned(),
+            count: count(report, "count")?,
+            until,
+            until_index,
+            timeline,
+            latencies,
+        })
+    }
 }
 
 const COLOURS: [&str; 7] = [
@@ -286,17 +392,14 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('\'', "&#39;")
 }
 
 /// Phones per place over time (one polyline per place).
-fn timeline_svg(v: &View<'_>) -> String {
+fn timeline_svg(d: &Drawn) -> String {
     let (w, h, left, bottom) = (900.0, 320.0, 60.0, 30.0);
-    let tmax = v
-        .timeline
-        .last()
-        .map_or(1.0, |(t, _)| secs(v.t0, *t))
-        .max(0.001);
-    let ymax = f64::from(v.count.max(1));
+    let tmax = d.timeline.last().map_or(1.0, |(t, _)| *t).max(0.001);
+    let ymax = f64::from(d.count.max(1));
     let x = |t: f64| left + (w - left - 10.0) * t / tmax;
     let y = |n: f64| (h - bottom) - (h - bottom - 10.0) * n / ymax;
     let mut s = format!(
@@ -324,10 +427,10 @@ fn timeline_svg(v: &View<'_>) -> String {
         );
     }
     for (i, (wh, colour)) in Where::ALL.iter().zip(COLOURS).enumerate() {
-        let pts: Vec<String> = v
+        let pts: Vec<String> = d
             .timeline
             .iter()
-            .map(|(t, c)| format!("{:.1},{:.1}", x(secs(v.t0, *t)), y(f64::from(c[i]))))
+            .map(|(t, c)| format!("{:.1},{:.1}", x(*t), y(f64::from(c[i]))))
             .collect();
         let _ = write!(
             s,
@@ -350,8 +453,8 @@ fn timeline_svg(v: &View<'_>) -> String {
 }
 
 /// A histogram of the time from start to `stage`.
-fn histogram_svg(v: &View<'_>, stage: usize) -> String {
-    let l = latencies(v, stage);
+fn histogram_svg(d: &Drawn, stage: usize) -> String {
+    let l = &d.latencies[stage];
     let (w, h, left, bottom) = (440.0, 200.0, 40.0, 30.0);
     let mut s = format!(
         "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='11'>"
@@ -361,18 +464,17 @@ fn histogram_svg(v: &View<'_>, stage: usize) -> String {
         "<text x='{left}' y='12'>{} (n={}, p50 {:.3}s, p99 {:.3}s)</text>",
         STAGES[stage],
         l.len(),
-        quantile(&l, 0.5),
-        quantile(&l, 0.99)
+        quantile(l, 0.5),
+        quantile(l, 0.99)
     );
-    if l.is_empty() {
+    let (Some(&lo), Some(&last)) = (l.first(), l.last()) else {
         s.push_str("</svg>");
         return s;
-    }
+    };
     let bins = 30usize;
-    let lo = l[0];
-    let hi = l[l.len() - 1].max(lo + 0.001);
+    let hi = last.max(lo + 0.001);
     let mut counts = vec![0u32; bins];
-    for x in &l {
+    for x in l {
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
@@ -411,21 +513,86 @@ fn histogram_svg(v: &View<'_>, stage: usize) -> String {
     s
 }
 
-fn html(v: &View<'_>, summary: &str) -> String {
+/// The page: one self-contained HTML file with the two pictures.
+#[must_use]
+pub fn html(d: &Drawn) -> String {
     let mut s = String::from(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>phone fleet</title></head><body style='font-family:sans-serif'>",
     );
     let _ = write!(
         s,
         "<h2>phone fleet: {} phones, until {}</h2><p><code>{}</code></p><h3>Phones per stage over time</h3>{}<h3>Time from power-on to each stage</h3><div>",
-        v.count,
-        v.until,
-        esc(summary),
-        timeline_svg(v)
+        d.count,
+        esc(&d.until),
+        esc(&d.summary),
+        timeline_svg(d)
     );
-    for stage in 1..=v.until_index {
-        s.push_str(&histogram_svg(v, stage));
+    for stage in 1..=d.until_index {
+        s.push_str(&histogram_svg(d, stage));
     }
     s.push_str("</div></body></html>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Value {
+        json!({
+            "summary": "RESULT <mode>",
+            "until": "registered",
+            "count": 2,
+            "timeline": [
+                {"t_s": 0.0, "waiting": 2, "dhcp": 0, "files": 0, "scep": 0, "sip": 0, "done": 0, "failed": 0},
+                {"t_s": 1.5, "waiting": 0, "dhcp": 0, "files": 0, "scep": 0, "sip": 0, "done": 2, "failed": 0},
+            ],
+            "phones": [
+                {"times": {"start_s": 0.0, "network_s": 0.2, "files_s": 0.5, "certificate_s": 0.9, "registered_s": 1.2}},
+                {"times": {"start_s": 0.1, "network_s": 0.4, "files_s": 0.6, "certificate_s": 1.0, "registered_s": 1.4}},
+            ],
+        })
+    }
+
+    #[test]
+    fn a_report_reads_back_into_every_stage_and_the_page_escapes_its_text() {
+        let r = report();
+        let names: Vec<&str> = Where::ALL.iter().map(|w| w.name()).collect();
+        assert_eq!(
+            names,
+            ["waiting", "dhcp", "files", "scep", "sip", "done", "failed"]
+        );
+        let d = Drawn::from_json(&r).expect("a well-formed report");
+        assert_eq!(d.until_index, 4);
+        assert_eq!(d.timeline.len(), 2);
+        assert_eq!(d.latencies[4].len(), 2);
+        assert!(
+            (d.latencies[4][1] - 1.3).abs() < 1e-9,
+            "{:?}",
+            d.latencies[4]
+        );
+        let page = html(&d);
+        for stage in &STAGES[1..] {
+            assert!(
+                page.contains(&format!(">{stage} (n=2,")),
+                "histogram of {stage} missing"
+            );
+        }
+        assert!(page.contains("RESULT &lt;mode&gt;"));
+        assert!(!page.contains("<mode>"));
+    }
+
+    #[test]
+    fn a_damaged_report_is_an_error_not_a_picture() {
+        let mut r = report();
+        r["until"] = json!("nowhere");
+        assert!(Drawn::from_json(&r).is_err());
+        let mut r = report();
+        r["timeline"][0]["t_s"] = json!("soon");
+        assert!(Drawn::from_json(&r).is_err());
+        assert!(Drawn::from_json(&json!([1, 2])).is_err());
+        let mut r = report();
+        r["count"] = json!(-1);
+        assert!(Drawn::from_json(&r).is_err());
+    }
 }
