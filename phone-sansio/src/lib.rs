@@ -1,66 +1,18 @@
-//! The Sans-IO contract every phone-boot machine speaks, defined once.
+#![doc = include_str!("../README.md")]
 //!
-//! Every machine in the workspace — the DHCP client, the HTTP client, the file stage, the
-//! flasher, the SCEP enrollment, the SIP client, the link-layer machines and the boot that
-//! composes them — is driven the same way (ARCHITECTURE.md "The contract"):
+//! # In this crate
 //!
-//! - [`Machine::handle_input`] takes one [`Input`]. Every input carries the caller's [`Instant`]
-//!   as its first field, and the same fact has the same name on every machine: the timer fired
-//!   ([`Input::Timeout`]), bytes arrived ([`Input::Receive`]), a transmit that asked for
-//!   completion was carried out ([`Input::Completed`]), the peer closed cleanly
-//!   ([`Input::Closed`]), the transport failed — including "your last transmit could not be
-//!   sent" ([`Input::TransportFailed`]) — and something from the phone itself, a user's answer
-//!   or an operator's command ([`Input::Command`]).
-//! - [`Machine::poll_output`] returns an [`Output`]: [`Output::Transmit`], [`Output::Event`]
-//!   or [`Output::Timeout`], and nothing else. The caller drains outputs until `Timeout`.
-//! - A machine changes its state when the caller *takes* a transmit (smoltcp's dispatch rule):
-//!   polling builds the bytes, bumps the counters and arms the retransmission timer at that
-//!   moment, so a caller that polls nothing moves nothing, and a caller that reports
-//!   `TransportFailed` for a transmit it took gets a retry carrying the right counters.
-//! - [`Machine::poll_timeout`] answers "when is your next deadline?" without side effects.
-//! - Constructors take, in this order: configuration, then state kept from an earlier run,
-//!   then the RNG, then `now`.
-//!
-//! The caller's loop is the same for every machine:
-//!
-//! ```
-//! use phone_sansio::{Input, Instant, Machine, Output};
-//!
-//! /// A machine that sends "ping" every second until it hears "pong".
-//! struct Pinger { next: Instant, done: bool, sent: u32 }
-//!
-//! impl Machine for Pinger {
-//!     type Peer = ();
-//!     type Command<'a> = ();
-//!     type Transmit = &'static [u8];
-//!     type Event = u32;
-//!     fn handle_input(&mut self, input: Input<'_, (), ()>) {
-//!         if let Input::Receive(_, (), b"pong") = input {
-//!             self.done = true;
-//!         }
-//!     }
-//!     fn poll_output(&mut self) -> Output<&'static [u8], u32> {
-//!         match self.poll_timeout() {
-//!             None if self.done && self.sent > 0 => {
-//!                 let n = core::mem::take(&mut self.sent);
-//!                 Output::Event(n)
-//!             }
-//!             None => Output::Timeout(Instant::MAX),
-//!             Some(t) => Output::Timeout(t),
-//!         }
-//!     }
-//!     fn poll_timeout(&self) -> Option<Instant> {
-//!         (!self.done).then_some(self.next)
-//!     }
-//! }
-//!
-//! let mut m = Pinger { next: Instant::ZERO, done: false, sent: 1 };
-//! m.handle_input(Input::Receive(Instant::from_secs(1), (), b"pong"));
-//! assert_eq!(m.poll_output(), Output::Event(1));
-//! assert_eq!(m.poll_output(), Output::Timeout(Instant::MAX));
-//! ```
-//!
-//! [`harness`] holds the transcript harness the crates' tests and fuzz targets share.
+//! - [`Machine`]: the three verbs. [`Machine::handle_input`] takes one [`Input`] (every input
+//!   carries the caller's [`Instant`] first: [`Input::Timeout`], [`Input::Receive`],
+//!   [`Input::Completed`], [`Input::Closed`], [`Input::TransportFailed`], [`Input::Command`]);
+//!   [`Machine::poll_output`] returns an [`Output`] ([`Output::Transmit`], [`Output::Event`],
+//!   [`Output::Timeout`]); [`Machine::poll_timeout`] answers "when next?" without side effects.
+//! - [`Instant`] ([`time`]): the caller's monotonic clock in microseconds, saturating.
+//! - [`deadline`]: `Some(t)` unless `t` is [`Instant::MAX`].
+//! - [`harness`]: [`harness::Transcript`], [`harness::Peer`], [`harness::Reply`],
+//!   [`harness::Logged`] for transcript tests and fuzz targets.
+//! - [`Input::map`] and [`Output::map`]: what a composing machine uses to forward a child's
+//!   facts and outputs.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
