@@ -16,7 +16,7 @@
 //! The signature covers the exact bytes of the first six lines (final LF included), so there is
 //! nothing to canonicalise. The phone checks, in order: the file parses; the key id names the
 //! trusted firmware key; the signature verifies (strict RFC 8032 §5.1.7 checks); the image is for
-//! this model; its app name is the file the script asked for. Only then does it download the image,
+//! this model (its `models` line names MODEL or MODEL4, [`Models::allows`]); its app name is the file the script asked for. Only then does it download the image,
 //! with the signed length as the body limit, and check length and SHA-256 before flashing.
 
 use alloc::string::String;
@@ -125,13 +125,29 @@ pub enum Models {
     List(Vec<String>),
 }
 
+/// MODEL4 of a MODEL: its first 4 characters (spec/script.md: `$MODEL4`), the whole model when
+/// it is shorter.
+#[must_use]
+pub fn model4(model: &str) -> &str {
+    model
+        .char_indices()
+        .nth(4)
+        .map_or(model, |(end, _)| &model[..end])
+}
+
 impl Models {
-    /// Whether `model` may run this image.
+    /// Whether a phone of `model` (MODEL) may run this image: an entry names its MODEL or its
+    /// MODEL4, ASCII case-insensitively. An image signed for `9611` is for every 9611 (the
+    /// 9611G's MODEL4, as the vendor's `IF $MODEL4 SEQ 9611` branches pick images); one signed
+    /// for `9611G` is not for a `9611` nor a `9611GX`.
     #[must_use]
     pub fn allows(&self, model: &str) -> bool {
+        let four = model4(model);
         match self {
             Models::Any => true,
-            Models::List(list) => list.iter().any(|m| m.eq_ignore_ascii_case(model)),
+            Models::List(list) => list
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(model) || m.eq_ignore_ascii_case(four)),
         }
     }
 }
@@ -548,6 +564,35 @@ mod tests {
                 .unwrap()
                 .check_for(&pk, "J179", "a.bin")
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_model_list_matches_model_or_model4() {
+        assert_eq!(model4("9611G"), "9611");
+        assert_eq!(model4("J179"), "J179");
+        assert_eq!(model4("96"), "96");
+        assert_eq!(model4("é9611G"), "é961");
+        let four = models(&["9611"]);
+        assert!(four.allows("9611G"));
+        assert!(four.allows("9611g"));
+        assert!(four.allows("9611"));
+        assert!(!four.allows("9608G"));
+        assert!(!four.allows("961"));
+        let full = models(&["9611G"]);
+        assert!(full.allows("9611G"));
+        assert!(!full.allows("9611"));
+        assert!(!full.allows("9611GX"));
+        assert!(!full.allows("9608G"));
+        // Through the whole check: an image signed for `9611` is accepted by a 9611G.
+        let (sk, pk) = keys(4);
+        let text = sign(&sk, "app.bin", models(&["9608", "9611"]), b"image").unwrap();
+        let sig = SignatureFile::parse(text.as_bytes()).unwrap();
+        assert!(sig.check_for(&pk, "9611G", "app.bin").is_ok());
+        assert!(sig.check_for(&pk, "9608G", "app.bin").is_ok());
+        assert_eq!(
+            sig.check_for(&pk, "9641G", "app.bin"),
+            Err(Rejected::WrongModel("9641G".into()))
         );
     }
 

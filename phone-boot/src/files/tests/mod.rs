@@ -398,6 +398,36 @@ fn wrong_model_or_bad_signature_never_downloads_the_image() {
     }
 }
 
+/// An image signed for a MODEL4 (`9611`) is for the 9611G (issue 12 item 6); one signed for
+/// another model's MODEL4 is not, and is never downloaded.
+#[test]
+fn an_image_signed_for_model4_installs_on_the_full_model() {
+    let mut net = Net::default();
+    full_server(&mut net, Scheme::Http, "192.0.2.10", "");
+    serve_image(&mut net, "192.0.2.10", Models::List(vec!["9611".into()]));
+    let t = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        &mut net,
+    );
+    assert_installed(&t.result.software, "new.bin", Slot::B);
+
+    let mut net = Net::default();
+    full_server(&mut net, Scheme::Http, "192.0.2.10", "");
+    serve_image(&mut net, "192.0.2.10", Models::List(vec!["9641".into()]));
+    let t = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        &mut net,
+    );
+    assert_eq!(
+        t.result.software,
+        Software::Rejected {
+            name: "new.bin".into(),
+            reason: Rejected::WrongModel("9611G".into())
+        }
+    );
+    assert!(!net.log.iter().any(|l| l.ends_with("/new.bin")));
+}
+
 #[test]
 fn tampered_image_is_refused_before_flash() {
     let mut net = Net::default();
