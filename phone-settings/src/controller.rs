@@ -3,10 +3,14 @@
 //! ```text
 //! list       = "" / designator *( "," designator )      ; no spaces, <=255 chars
 //! designator = host [ ":" port ] [ ";transport=" ( "tls" / "tcp" / "udp" ) ]
-//! host       = dotted-decimal IPv4 address
+//! host       = dotted-decimal IPv4 address / DNS name      ; names: Decision 12
 //! ```
 //! Default transport TLS; default port 5061 for TLS and 5060 for UDP/TCP. The transport value
-//! compares without regard to case. DNS names are not supported on 96x1 [vendor template L1443].
+//! compares without regard to case. DNS names are not supported on 96x1 [vendor template L1443];
+//! the newer models accept them (L1453–L1471) and so does this project (Decision 12): a name is
+//! an RFC 1123 host name ([`is_dns_name`]), kept in lower case so that `SIP.example.com` and
+//! `sip.example.com` merge as one controller. The boot resolves it and expands it, in place,
+//! into its A records (spec/link.md §3).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -80,12 +84,45 @@ impl fmt::Display for Transport {
 /// One SIP controller, normalised: the defaults of spec/sip.md §2 are filled in.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Controller {
-    /// Dotted-decimal IPv4 address.
+    /// Dotted-decimal IPv4 address, or a DNS name in lower case ([`Controller::is_named`]).
     pub host: String,
     /// Port, with the transport's default filled in.
     pub port: u16,
     /// Transport, TLS when the designator names none.
     pub transport: Transport,
+}
+
+impl Controller {
+    /// Whether the host is a DNS name (to be resolved) rather than an IPv4 address.
+    #[must_use]
+    pub fn is_named(&self) -> bool {
+        !is_ipv4(&self.host)
+    }
+}
+
+/// Longest DNS name (RFC 1035 §2.3.4: 255 octets on the wire, 253 characters as text).
+pub const MAX_DNS_NAME: usize = 253;
+
+/// Whether `s` is a DNS host name (RFC 1123 §2.1): dot-separated labels of 1–63 letters, digits
+/// and hyphens, no hyphen at either end of a label, at most [`MAX_DNS_NAME`] characters, no
+/// trailing dot, and a last label that is not all digits (so `1.2.3.256` is a bad address,
+/// never a name).
+#[must_use]
+pub fn is_dns_name(s: &str) -> bool {
+    if s.is_empty() || s.len() > MAX_DNS_NAME {
+        return false;
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    s.split('.').all(label_ok)
+        && s.rsplit('.')
+            .next()
+            .is_some_and(|top| !top.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl fmt::Display for Controller {
@@ -99,7 +136,8 @@ impl fmt::Display for Controller {
     }
 }
 
-/// Parse one designator `host[:port][;transport=udp|tcp|tls]`.
+/// Parse one designator `host[:port][;transport=udp|tcp|tls]`; the host is an IPv4 address or
+/// a DNS name (Decision 12).
 ///
 /// # Errors
 /// [`ValueError::BadController`] naming the designator when it is badly formed.
@@ -128,11 +166,15 @@ pub fn parse_controller(designator: &str) -> Result<Controller, ValueError> {
             (h, port)
         }
     };
-    if !is_ipv4(host) {
+    let host = if is_ipv4(host) {
+        String::from(host)
+    } else if is_dns_name(host) {
+        host.to_ascii_lowercase()
+    } else {
         return Err(bad());
-    }
+    };
     Ok(Controller {
-        host: String::from(host),
+        host,
         port,
         transport,
     })
@@ -210,7 +252,15 @@ mod tests {
     fn bad_designators() {
         for bad in [
             "",
-            "proxy1:5555;transport=tls",
+            "proxy1:5555;transport=auto",
+            "-proxy1",
+            "proxy1-.example.com",
+            "sip..example.com",
+            "sip.example.com.",
+            "sip_1.example.com",
+            "10.0.0",
+            "1.2.3.4.5",
+            "[::1]:5060",
             "1.2.3.4:",
             "1.2.3.4:0",
             "1.2.3.4:65536",
@@ -225,6 +275,41 @@ mod tests {
         }
         assert!(parse_controller_list("1.2.3.4,").is_err());
         assert_eq!(parse_controller_list("").ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn names_per_decision_12() {
+        // The template's own example (L1475).
+        let l = parse_controller_list("proxy1:5555;transport=tls,proxy2:5556;transport=tls")
+            .unwrap_or_default();
+        assert_eq!(
+            l,
+            vec![
+                c("proxy1", 5555, Transport::Tls),
+                c("proxy2", 5556, Transport::Tls)
+            ]
+        );
+        assert!(l.iter().all(Controller::is_named));
+        assert_eq!(
+            parse_controller("SIP.Example.COM:5060;transport=udp").ok(),
+            Some(c("sip.example.com", 5060, Transport::Udp))
+        );
+        assert_eq!(
+            parse_controller("sip-1.example.com").ok(),
+            Some(c("sip-1.example.com", 5061, Transport::Tls))
+        );
+        assert!(!c("10.0.0.1", 5060, Transport::Udp).is_named());
+        // A name of 253 characters is the longest.
+        let label = "a".repeat(63);
+        let long = alloc::format!("{label}.{label}.{label}.{}", "b".repeat(61));
+        assert_eq!(long.len(), MAX_DNS_NAME);
+        assert!(is_dns_name(&long));
+        assert!(!is_dns_name(&alloc::format!("{long}c")));
+        assert!(!is_dns_name(&alloc::format!("{}.com", "a".repeat(64))));
+        // Names merge without regard to case.
+        let a = parse_controller_list("sip.example.com;transport=udp").unwrap_or_default();
+        let b = parse_controller_list("SIP.EXAMPLE.com:5060;transport=UDP").unwrap_or_default();
+        assert_eq!(merge_controllers([a.as_slice(), b.as_slice()]).len(), 1);
     }
 
     #[test]
@@ -248,5 +333,34 @@ mod tests {
                 c("10.0.0.3", 5061, Transport::Tls),
             ]
         );
+    }
+
+    proptest::proptest! {
+        /// Every well-formed name designator parses, its display parses to the same
+        /// controller, and an all-digit last label is never taken for a name.
+        #[test]
+        fn name_designators_round_trip(
+            labels in proptest::collection::vec("[a-zA-Z0-9]([a-zA-Z0-9-]{0,10}[a-zA-Z0-9])?", 1..5),
+            top in "[a-zA-Z][a-zA-Z0-9]{0,5}",
+            port in proptest::option::of(1u16..),
+            transport in proptest::option::of(proptest::sample::select(vec!["udp", "TCP", "Tls"])),
+        ) {
+            let name = alloc::format!("{}.{top}", labels.join("."));
+            let mut d = name.clone();
+            if let Some(p) = port {
+                d = alloc::format!("{d}:{p}");
+            }
+            if let Some(t) = transport {
+                d = alloc::format!("{d};transport={t}");
+            }
+            let parsed = parse_controller(&d);
+            proptest::prop_assert!(parsed.is_ok(), "{d}");
+            let parsed = parsed.unwrap_or_else(|_| c("", 0, Transport::Tls));
+            proptest::prop_assert_eq!(&parsed.host, &name.to_ascii_lowercase());
+            proptest::prop_assert!(parsed.is_named());
+            proptest::prop_assert_eq!(parse_controller(&parsed.to_string()).ok(), Some(parsed));
+            let numeric = alloc::format!("{}.{}", labels.join("."), port.unwrap_or(7));
+            proptest::prop_assert!(!is_dns_name(&numeric));
+        }
     }
 }

@@ -944,7 +944,7 @@ mod tests {
         assert!(
             st.apply_set(
                 "SIP_CONTROLLER_LIST",
-                "10.0.0.7,proxy",
+                "10.0.0.7,proxy_1",
                 Source::SettingsFile,
                 0
             )
@@ -956,5 +956,33 @@ mod tests {
             Some(Transport::Tcp)
         );
         assert!(Store::new().controllers().is_empty());
+    }
+
+    #[test]
+    fn controller_names_merge_with_addresses() {
+        // Decision 12: a settings file naming its controllers is accepted; names keep their
+        // place among the addresses and merge without regard to case.
+        let mut st = Store::new();
+        set(
+            &mut st,
+            "SIP_CONTROLLER_LIST",
+            "10.0.0.1;transport=udp,SIP.example.com:5060;transport=udp",
+            Source::Sson,
+        );
+        set(
+            &mut st,
+            "SIP_CONTROLLER_LIST",
+            "sip.example.com:5060;transport=udp,backup",
+            Source::SettingsFile,
+        );
+        let got: Vec<String> = st.controllers().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            vec![
+                "sip.example.com:5060;transport=udp",
+                "backup:5061;transport=tls",
+                "10.0.0.1:5060;transport=udp",
+            ]
+        );
     }
 }

@@ -151,7 +151,7 @@ pub enum ValueError {
     #[error("empty element in a comma-separated list")]
     EmptyElement,
     /// A bad SIP controller designator (cut at [`MAX_SHOWN`](crate::store::MAX_SHOWN) bytes).
-    #[error("bad controller {0:?} (expected IPv4[:port][;transport=udp|tcp|tls])")]
+    #[error("bad controller {0:?} (expected IPv4-or-name[:port][;transport=udp|tcp|tls])")]
     BadController(String),
     /// Not an `http://` or `https://` URL.
     #[error("not an http:// or https:// URL")]
@@ -601,8 +601,16 @@ mod tests {
             Err(ValueError::TooLong { .. })
         ));
         assert_eq!(
-            bad(ValueType::ControllerList { max: 255 }, b"proxy1"),
-            ValueError::BadController(String::from("proxy1"))
+            bad(ValueType::ControllerList { max: 255 }, b"proxy_1"),
+            ValueError::BadController(String::from("proxy_1"))
+        );
+        // Names (Decision 12).
+        assert_eq!(
+            ok(
+                ValueType::ControllerList { max: 255 },
+                "sip.example.com:5060;transport=udp,proxy1"
+            ),
+            "sip.example.com:5060;transport=udp,proxy1"
         );
     }
 }

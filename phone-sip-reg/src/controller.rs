@@ -1,8 +1,8 @@
 //! SIP controllers: `host[:port][;transport=udp|tcp|tls]` (spec/sip.md §2).
 //!
 //! Default transport TLS; default port 5061 for TLS, 5060 for UDP and TCP; the transport value
-//! compares without regard to case. The host is a dotted-decimal IPv4 address (96x1 does not
-//! resolve names). The grammar, the types and the merge of Decision 6 are phone-settings' (one
+//! compares without regard to case. The host is a dotted-decimal IPv4 address or a DNS name
+//! (Decision 12; the boot expands a name into its A records before it builds the client). The grammar, the types and the merge of Decision 6 are phone-settings' (one
 //! parser for the store and the machine); this module adds the list-length bound and the error
 //! type of the registration configuration.
 
@@ -22,7 +22,7 @@ pub enum ControllerError {
     #[error("controller list longer than {MAX_CONTROLLER_LIST} characters")]
     TooLong,
     /// A designator is badly formed.
-    #[error("bad controller {0:?} (expected IPv4[:port][;transport=udp|tcp|tls])")]
+    #[error("bad controller {0:?} (expected IPv4-or-name[:port][;transport=udp|tcp|tls])")]
     Bad(String),
 }
 
@@ -66,7 +66,7 @@ mod tests {
         assert_eq!(l[2].transport, Transport::Tls);
         assert_eq!(l[2].port, 5061);
         for bad in [
-            "proxy1:5555;transport=tls",
+            "proxy_1:5555;transport=tls",
             "10.0.0.1:0",
             "10.0.0.256",
             "10.0.0.1;transport=sctp",
