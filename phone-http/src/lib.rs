@@ -1,50 +1,13 @@
-//! The Sans-IO HTTP/1.1 client of phone-boot (RFC 9110, RFC 9112), shared by the file stage
-//! and SCEP.
+#![doc = include_str!("../README.md")]
 //!
-//! An [`HttpClient`] makes one request — GET, or POST with a body and its content type — on
-//! one connection it asks its caller to open, directly or through HTTPPROXY
-//! ([`proxy::route`]). It speaks [`phone_sansio::Machine`]; the caller owns the sockets and
-//! TLS, carries out each [`Transmit`] and feeds back what happened. Here it runs against a
-//! fake server:
+//! # In this crate
 //!
-//! ```
-//! use phone_http::{Action, Event, HttpClient, HttpConfig, Outcome, Request, Url};
-//! use phone_sansio::{Input, Instant, Machine, Output};
-//!
-//! let url = Url::parse("http://192.0.2.10/96x1Supgrade.txt")?;
-//! let mut client = HttpClient::new(&HttpConfig::default(), Request::get(url), 7, Instant::ZERO);
-//! let later = Instant::from_millis(30);
-//! let mut outcome = None;
-//! loop {
-//!     match client.poll_output() {
-//!         // Taking a transmit commits it: the deadline is armed when `Connect` is taken.
-//!         Output::Transmit(t) => match t.action {
-//!             Action::Connect { host, port, tls } => {
-//!                 assert_eq!((host.as_str(), port, tls), ("192.0.2.10", 80, None));
-//!                 client.handle_input(Input::Completed(later, t.conn));
-//!             }
-//!             Action::Send(bytes) => {
-//!                 assert!(bytes.starts_with(b"GET /96x1Supgrade.txt HTTP/1.1\r\nHost: 192.0.2.10\r\n"));
-//!                 // The server answers in two reads.
-//!                 client.handle_input(Input::Receive(later, t.conn, b"HTTP/1.1 200 OK\r\nETag: \"7\"\r\n"));
-//!                 client.handle_input(Input::Receive(later, t.conn, b"Content-Length: 9\r\n\r\nSET A 1\r\n"));
-//!             }
-//!             Action::StartTls(_) => unreachable!("no proxy, no https"),
-//!             Action::Close => {} // the exchange is over: close the socket
-//!         },
-//!         Output::Event(Event::Done(o)) => outcome = Some(o),
-//!         Output::Event(_) => {}
-//!         // Nothing more until an input or this instant (`Instant::MAX`: only an input).
-//!         Output::Timeout(t) => {
-//!             assert_eq!(t, Instant::MAX);
-//!             break;
-//!         }
-//!     }
-//! }
-//! let Some(Outcome::Response(r)) = outcome else { panic!("{outcome:?}") };
-//! assert_eq!((r.status, r.etag.as_deref(), &r.body[..]), (200, Some("\"7\""), &b"SET A 1\r\n"[..]));
-//! # Ok::<(), phone_http::UrlError>(())
-//! ```
+//! [`HttpClient`] (built from [`HttpConfig`] with its [`HttpLimits`], a [`Request`] made of a
+//! [`Method`] and a [`Url`], a [`ConnId`] and `now`) asks for [`Transmit`]s carrying an
+//! [`Action`] (with [`Tls`] parameters) and reports [`Event`]s ending in [`Event::Done`] with an
+//! [`Outcome`]: a [`Response`] or a [`Failure`] ([`RequestError`], [`HeadError`],
+//! [`FramingError`], [`ChunkError`]). [`proxy::route`] is the HTTPPROXY rule; [`percent_encode`]
+//! builds query strings.
 //!
 //! # The exchange
 //!
@@ -61,33 +24,15 @@
 //! may come before the connection is up: the caller buffers it until connected. Bytes of a
 //! `Send` after a `StartTls` go inside TLS.
 //!
-//! Inputs (peer = [`ConnId`]; facts about another connection are ignored):
-//! [`Receive`](phone_sansio::Input::Receive) (plaintext bytes read),
-//! [`Completed`](phone_sansio::Input::Completed) (optional: connected, TLS included — it
-//! tells a failed connect, [`Failure::Connect`], from a broken connection, [`Failure::Reset`]),
-//! [`Closed`](phone_sansio::Input::Closed) (EOF or close_notify),
-//! [`TransportFailed`](phone_sansio::Input::TransportFailed) (could not connect, TLS failed,
-//! reset, a `Send` could not be written), [`Timeout`](phone_sansio::Input::Timeout).
-//!
-//! Events: [`Event::Progress`] when the count of whole KiB of body received changes (at most
-//! once per input), then exactly one [`Event::Done`]: [`Outcome::Response`] for any final
-//! status (the body is read for a 2xx only), or [`Outcome::Failed`] with a typed [`Failure`].
-//! The client makes one exchange and never retries: another attempt is its owner's decision.
+//! A [`TransportFailed`](phone_sansio::Input::TransportFailed) before the caller reported
+//! [`Completed`](phone_sansio::Input::Completed) (or any byte arrived) is [`Failure::Connect`];
+//! after it, [`Failure::Reset`]. [`Event::Progress`] comes at most once per input.
 //!
 //! # Commit on take
 //!
 //! Nothing moves until the caller takes a transmit: the deadline ([`HttpLimits::timeout`],
 //! connect included) is armed when the `Connect` is taken, and the request bytes are built
 //! when their `Send` is taken. A caller that polls nothing starts nothing.
-//!
-//! # What is refused
-//!
-//! Every size is bounded by [`HttpLimits`]. Refused with a typed reason ([`HeadError`],
-//! [`FramingError`], [`ChunkError`]): a status that is not three digits 100–599, a control
-//! byte in a header value or reason phrase, a bare CR, `101`, too many interim responses,
-//! `Content-Length` together with `Transfer-Encoding` (RFC 9112 §6.3), differing
-//! `Content-Length` values, `Transfer-Encoding` in an HTTP/1.0 response (never de-chunked,
-//! RFC 9112 §6.1), codings other than `chunked`/`identity`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
