@@ -1,32 +1,6 @@
-//! The parameter model of the phone: names, types, defaults, sources and precedence.
+#![doc = include_str!("../README.md")]
 //!
-//! ```
-//! use phone_settings::{Source, Store};
-//!
-//! let mut store = Store::new();
-//! // DHCP gave a file server and an SSON string (Decision 2).
-//! store.apply_set("HTTPSRVR", "10.0.0.5", Source::DhcpStandard, 0).unwrap();
-//! let warnings = store.apply_sson(b"HTTPDIR=phones,L2QVLAN=5000");
-//! assert_eq!(warnings.len(), 1); // L2QVLAN out of range: that pair only is ignored
-//!
-//! // The SETs of a script run, with their line numbers (spec/script.md §4).
-//! store.apply_set("httpsrvr", "10.0.0.6", Source::SettingsFile, 12).unwrap();
-//! assert!(store.apply_set("HTTPPORT", "99999", Source::SettingsFile, 13).is_err());
-//! store.apply_set("PHONEKEY", "Line1", Source::SettingsFile, 14).unwrap(); // raw, kept
-//!
-//! // The settings file outranks DHCP (Decision 6); an invalid SET left the default.
-//! assert_eq!(store.http_servers(), ["10.0.0.6"]);
-//! assert_eq!(store.http_port(), 80);
-//! let lines: Vec<String> = store
-//!     .effective()
-//!     .map(|e| format!("{}={}", e.name, String::from_utf8_lossy(e.value)))
-//!     .collect();
-//! assert_eq!(lines, ["HTTPDIR=phones", "HTTPSRVR=10.0.0.6", "PHONEKEY=Line1"]);
-//!
-//! // Kept across reboots: a stable byte encoding.
-//! let restored = Store::decode(&store.encode()).unwrap().store;
-//! assert_eq!(restored, store);
-//! ```
+//! # In this crate
 //!
 //! Map of the crate:
 //! - [`registry`]: the static table of boot parameters ([`lookup`], [`check`], [`suggest`]).

@@ -35,7 +35,7 @@ pub const MAX_RAW_PARAMS: usize = 2048;
 /// Most bytes of names and values outside the registry, over all layers (half of
 /// [`MAX_STORE_BYTES`]: the other half stays for registry parameters).
 pub const MAX_RAW_BYTES: usize = MAX_STORE_BYTES / 2;
-/// Most bytes of a name or value a diagnostic ([`Warning`], [`ValueError`](crate::ValueError),
+/// Most bytes of a name or value a diagnostic ([`Warning`], [`ValueError`],
 /// [`CheckError`](crate::CheckError)) keeps; longer ones are cut there and `...` appended, so a
 /// warning about a 400 KB name keeps about a hundred bytes (issue 12).
 pub const MAX_SHOWN: usize = 64;
