@@ -11,7 +11,7 @@ use rand_core::{CryptoRng, SeedableRng};
 use super::display::Screen;
 use super::warning::Warning;
 use super::{Boot, Event, Stage, Step};
-use crate::files::{self, FileStage, Software};
+use crate::files::{self, FileStage, Software, trust};
 
 impl<R: CryptoRng + SeedableRng> Boot<R> {
     pub(super) fn start_files(&mut self) {
@@ -46,10 +46,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
     }
 
     fn files_done(&mut self, result: files::StageResult) {
-        for (name, pem) in &result.certificates {
-            self.record.trust_certs.retain(|(n, _)| n != name);
-            self.record.trust_certs.push((name.clone(), pem.clone()));
-        }
+        self.keep_trust_certs(&result);
         if result.server.is_some() {
             self.settings = result.store;
             self.record.settings = Some(self.settings.encode());
@@ -87,6 +84,37 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             return;
         }
         self.start_scep();
+    }
+
+    /// This boot's TRUSTCERTS files into the stored ones, at most MAX_TRUSTCERTS certificates
+    /// (files.md §7): this boot's first, then the stored ones not obtained again; what is left
+    /// out is logged.
+    fn keep_trust_certs(&mut self, result: &files::StageResult) {
+        let store = if result.server.is_some() {
+            &result.store
+        } else {
+            &self.settings
+        };
+        let max = store
+            .int("MAX_TRUSTCERTS")
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(trust::DEFAULT_MAX_TRUSTCERTS);
+        let kept = trust::keep(&self.record.trust_certs, &result.certificates, max);
+        let max = max.clamp(
+            *trust::MAX_TRUSTCERTS_RANGE.start(),
+            *trust::MAX_TRUSTCERTS_RANGE.end(),
+        );
+        for l in kept.left_out {
+            self.warn(Warning::Files(
+                files::warning::FileWarning::TrustCertsLimit {
+                    name: files::warning::truncated(&l.name),
+                    kept: l.kept,
+                    dropped: l.dropped,
+                    max,
+                },
+            ));
+        }
+        self.record.trust_certs = kept.files;
     }
 
     /// When the settings name another voice VLAN than the one DHCP runs on: move DHCP there

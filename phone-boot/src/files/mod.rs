@@ -30,6 +30,7 @@ pub mod server;
 mod software;
 #[cfg(test)]
 mod tests;
+pub mod trust;
 mod walk;
 pub mod warning;
 

@@ -207,6 +207,18 @@ pub enum FileWarning {
     ScriptStopped(RunError),
     /// The script run dropped this many warnings past its own bound.
     ScriptWarningsDropped(usize),
+    /// A TRUSTCERTS file not kept, or kept in part: MAX_TRUSTCERTS certificates are kept at
+    /// most (files.md §7, [`super::trust::keep`]).
+    TrustCertsLimit {
+        /// The TRUSTCERTS entry (cut to [`MAX_TEXT`]).
+        name: String,
+        /// Its certificates kept.
+        kept: usize,
+        /// Its certificates left out.
+        dropped: usize,
+        /// MAX_TRUSTCERTS.
+        max: usize,
+    },
 }
 
 impl FileWarning {
@@ -248,6 +260,16 @@ impl fmt::Display for FileWarning {
             FileWarning::ScriptWarningsDropped(n) => {
                 write!(f, "{n} more script warnings not kept")
             }
+            FileWarning::TrustCertsLimit {
+                name,
+                kept,
+                dropped,
+                max,
+            } => write!(
+                f,
+                "certificate file {name}: {dropped} certificate(s) not kept, {kept} kept \
+                 (MAX_TRUSTCERTS {max})"
+            ),
         }
     }
 }
