@@ -11,6 +11,7 @@ use core::alloc::{GlobalAlloc, Layout};
 pub use phone_boot as boot;
 pub use phone_dhcp as dhcp;
 pub use phone_dns as dns;
+pub use phone_dot1x as dot1x;
 pub use phone_http as http;
 pub use phone_lldp as lldp;
 pub use phone_sansio as sansio;
@@ -24,6 +25,16 @@ pub fn settings_smoke() -> usize {
     let mut store = phone_settings::Store::new();
     let _ = store.apply_sson(b"HTTPSRVR=10.0.0.1");
     store.encode().len()
+}
+
+/// The supplicant (with its rustls + ring EAP-TLS) builds and links without std.
+pub fn dot1x_smoke() -> usize {
+    let mut config = phone_dot1x::Config::new([2, 0, 0, 0, 0, 1]);
+    config.mode = phone_dot1x::Mode::Unicast;
+    config.method = phone_dot1x::Method::Tls;
+    config.tls = Some(phone_dot1x::TlsConfig::default());
+    let s = phone_dot1x::Supplicant::new(config, phone_sansio::Instant::ZERO);
+    usize::from(s.state() == phone_dot1x::PortState::Connecting)
 }
 
 /// Never allocates: the check only compiles and links, it never runs.
