@@ -16,6 +16,7 @@ use phone_settings::{Source, Store};
 use rand_core::{CryptoRng, SeedableRng};
 
 use super::display::Screen;
+use super::record::LeaseTerms;
 use super::warning::Warning;
 use super::{Boot, Event, Network, Peer, Polled, Stage, Step, Transmit, fact};
 use crate::files::warning::clean_setting;
@@ -110,7 +111,16 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             cfg.sson = code;
             cfg.parameter_request_list = default_parameter_request_list(code);
         }
-        let previous = self.record.lease_address.map(PreviousLease::new);
+        // INIT-REBOOT with the stored lease: its expiry turned back into this power-on's clock
+        // (record.rs, "Time in the record"), so a silent server lets the phone keep it.
+        let unix_now = self.unix_now();
+        let previous = self
+            .record
+            .lease_address
+            .map(|a| match &self.record.lease_terms {
+                Some(t) => t.previous(a, self.now, unix_now),
+                None => PreviousLease::new(a),
+            });
         let client = phone_dhcp::Client::new(cfg, previous, self.rng.fork(), self.now);
         self.network.dhcp = Some(client);
         self.network.restart_counter(self.now);
@@ -189,8 +199,13 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 self.event(Event::Vlan(v));
             }
             D::Bound => self.bound(),
-            D::Renewed | D::Rebound | D::RouterInUse(_) => {}
+            D::Renewed | D::Rebound => self.store_lease(),
+            D::RouterInUse(_) => {}
             D::Deconfigure(reason) => {
+                // The lease is over (expired, refused, given up): nothing of it to keep.
+                if self.record.lease_terms.take().is_some() {
+                    self.event(Event::RecordChanged);
+                }
                 self.event(Event::Deconfigure);
                 self.warn(Warning::LeaseLost(reason));
                 self.network.configured = None;
@@ -302,6 +317,27 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         }
     }
 
+    /// Wall-clock time now ([`super::BootConfig::unix_at_zero`] + this power-on's clock).
+    pub(super) fn unix_now(&self) -> Duration {
+        self.config
+            .unix_at_zero
+            .saturating_add(self.now.since_origin())
+    }
+
+    /// Keeps the lease held now (address and terms) in the record, if it changed.
+    fn store_lease(&mut self) {
+        let Some(lease) = self.network.dhcp.as_ref().and_then(|d| d.lease()) else {
+            return;
+        };
+        let terms = Some(LeaseTerms::of(lease, self.config.unix_at_zero));
+        let address = Some(lease.address);
+        if self.record.lease_address != address || self.record.lease_terms != terms {
+            self.record.lease_address = address;
+            self.record.lease_terms = terms;
+            self.event(Event::RecordChanged);
+        }
+    }
+
     /// An address is ready: configure it, remember it, and go on to the files.
     fn bound(&mut self) {
         let Some(lease) = self.network.dhcp.as_ref().and_then(|d| d.lease()).cloned() else {
@@ -324,10 +360,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         self.network.configured = Some(net.clone());
         self.network.tick = None;
         self.event(Event::Configure(net));
-        if self.record.lease_address != Some(lease.address) {
-            self.record.lease_address = Some(lease.address);
-            self.event(Event::RecordChanged);
-        }
+        self.store_lease();
         self.reach(Stage::Network);
         if self.step == Step::Network {
             self.start_files();

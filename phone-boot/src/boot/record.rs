@@ -18,7 +18,29 @@
 //! `u32 name_len, name, pem`; the identity (one field, so it is kept or lost whole)
 //! `u32 key_len, key, u32 cert_len, cert, u32 n, n × (u32 len, ca)`; the credentials (one field)
 //! `u32 user_len, user, password`; the slots their text form; the static address 16 bytes
-//! (address, mask, router, file server); SSON 1 byte; GROUP 2 bytes.
+//! (address, mask, router, file server); SSON 1 byte; GROUP 2 bytes; the lease terms (tag 15)
+//! `u64 expires_unix` (`u64::MAX` = infinite), `u32 lease_secs`, server id 4, mask 4 (0.0.0.0 =
+//! none), `u8 n, n × router 4`, `u8 n, n × DNS server 4`.
+//!
+//! # Adding a field keeps the version
+//!
+//! Every reader of version 2 skips a tag it does not know (checked like any field: its
+//! checksum, the field count of the end field), so a field is added without a version change
+//! and firmware rolled back to the other slot (flash/: a trial slot that fails falls back)
+//! still reads everything it knows: the lease terms (tag 15) were added that way. A bump to
+//! version 3 would make every older reader refuse the whole record, and so lose the SCEP
+//! identity, the credentials and the trust store on a rollback. The version changes only when
+//! an existing field's layout does.
+//!
+//! # Time in the record
+//!
+//! The phone's clocks ([`phone_sansio::Instant`]) start again at each power-on, so a lease's
+//! expiry is stored as wall-clock time (seconds since the Unix epoch), from
+//! [`super::BootConfig::unix_at_zero`]: the phone's RTC, or the time kept from its last SNTP
+//! sync. At the next power-on [`LeaseTerms::expires_on`] turns it back into an `Instant` on the
+//! new clock. A wall clock that is behind the time the lease was granted (an RTC reset, no
+//! time source) cannot say how much of the lease is left: the expiry is then unknown, and the
+//! phone asks for the address (INIT-REBOOT) but does not keep it when no server answers.
 //!
 //! CRC-32 is `phone_settings::encoding::crc32` (CRC-32/ISO-HDLC from the `crc` crate), the one
 //! checksum of everything the phone stores. The record checksum makes [`Record::decode`] refuse
@@ -84,6 +106,12 @@ const T_GROUP: u8 = 12;
 const T_IDENTITY: u8 = 13;
 /// Version 2: user and password in one field (tags 7–8 are version 1 only).
 const T_CREDENTIALS: u8 = 14;
+/// Version 2, added later (a reader that predates it skips it): [`Record::lease_terms`].
+const T_LEASE_TERMS: u8 = 15;
+/// The highest tag this version knows.
+const T_LAST: u8 = T_LEASE_TERMS;
+/// Most routers or DNS servers kept of a lease.
+pub const MAX_LEASE_ADDRS: usize = 16;
 
 /// A static address entered through craft (ADDR); it makes the boot skip DHCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,11 +203,187 @@ pub struct Identity {
     pub ca: Vec<Vec<u8>>,
 }
 
+/// The terms of the last lease, kept with [`Record::lease_address`] so that REBOOTING keeps
+/// the address for the rest of the lease when no server answers (RFC 2131 §3.2). See the
+/// module docs, "Time in the record".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseTerms {
+    /// When the lease ends, wall-clock seconds since the Unix epoch; `None` for an infinite
+    /// lease.
+    pub expires_unix: Option<u64>,
+    /// The lease length granted, seconds (`u32::MAX` for an infinite lease).
+    pub lease_secs: u32,
+    /// The server that granted it (option 54), if known.
+    pub server_id: Option<Ipv4Addr>,
+    /// Option 1.
+    pub subnet_mask: Option<Ipv4Addr>,
+    /// Option 3 (at most [`MAX_LEASE_ADDRS`]).
+    pub routers: Vec<Ipv4Addr>,
+    /// Option 6 (at most [`MAX_LEASE_ADDRS`]).
+    pub dns_servers: Vec<Ipv4Addr>,
+}
+
+impl LeaseTerms {
+    /// The terms of `lease`, whose clock started at wall-clock `unix_at_zero`.
+    #[must_use]
+    pub fn of(lease: &phone_dhcp::Lease, unix_at_zero: core::time::Duration) -> Self {
+        let expires = lease.expires_at();
+        let expires_unix = (expires != phone_sansio::Instant::MAX).then(|| {
+            unix_at_zero
+                .saturating_add(expires.since_origin())
+                .as_secs()
+        });
+        LeaseTerms {
+            expires_unix,
+            lease_secs: if expires_unix.is_none() {
+                u32::MAX
+            } else {
+                lease.timers.lease.min(u32::MAX - 1)
+            },
+            server_id: lease.server_known().then_some(lease.server_id),
+            subnet_mask: lease.subnet_mask,
+            routers: lease
+                .routers
+                .iter()
+                .copied()
+                .take(MAX_LEASE_ADDRS)
+                .collect(),
+            dns_servers: lease
+                .dns_servers
+                .iter()
+                .copied()
+                .take(MAX_LEASE_ADDRS)
+                .collect(),
+        }
+    }
+
+    /// When the lease ends on the clock of this power-on: `now` is that clock's time and
+    /// `unix_now` the wall-clock time at `now`. [`phone_sansio::Instant::MAX`] for an infinite
+    /// lease, `now` for one that has ended, `None` when the wall clock is behind the time the
+    /// lease was granted (it cannot be trusted to say what is left).
+    #[must_use]
+    pub fn expires_on(
+        &self,
+        now: phone_sansio::Instant,
+        unix_now: core::time::Duration,
+    ) -> Option<phone_sansio::Instant> {
+        let Some(expires) = self.expires_unix else {
+            return Some(phone_sansio::Instant::MAX);
+        };
+        let granted = expires.saturating_sub(u64::from(self.lease_secs));
+        let unix_now = unix_now.as_secs();
+        if unix_now < granted {
+            return None;
+        }
+        Some(now.saturating_add(core::time::Duration::from_secs(
+            expires.saturating_sub(unix_now),
+        )))
+    }
+
+    /// The previous lease for the DHCP client (INIT-REBOOT, RFC 2131 §3.2) at `now`.
+    #[must_use]
+    pub fn previous(
+        &self,
+        address: Ipv4Addr,
+        now: phone_sansio::Instant,
+        unix_now: core::time::Duration,
+    ) -> phone_dhcp::PreviousLease {
+        let mut p = phone_dhcp::PreviousLease::new(address);
+        p.expires = self.expires_on(now, unix_now);
+        p.server_id = self.server_id;
+        p.subnet_mask = self.subnet_mask;
+        p.routers.clone_from(&self.routers);
+        p.dns_servers.clone_from(&self.dns_servers);
+        p
+    }
+
+    /// The field's byte form (module docs; also how a trace stores it).
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(24 + 4 * (self.routers.len() + self.dns_servers.len()));
+        b.extend_from_slice(&self.expires_unix.unwrap_or(u64::MAX).to_be_bytes());
+        b.extend_from_slice(&self.lease_secs.to_be_bytes());
+        for a in [self.server_id, self.subnet_mask] {
+            b.extend_from_slice(&a.unwrap_or(Ipv4Addr::UNSPECIFIED).octets());
+        }
+        for list in [&self.routers, &self.dns_servers] {
+            let n = list.len().min(MAX_LEASE_ADDRS);
+            b.push(u8::try_from(n).unwrap_or(0));
+            for a in &list[..n] {
+                b.extend_from_slice(&a.octets());
+            }
+        }
+        b
+    }
+
+    /// Reads [`LeaseTerms::to_bytes`]'s form, validated.
+    ///
+    /// # Errors
+    /// [`Invalid`] for a wrong length, a server id, router or DNS server that is not a host
+    /// address, a mask that is not contiguous, more than [`MAX_LEASE_ADDRS`] addresses.
+    pub fn from_bytes(body: &[u8]) -> Result<Self, Invalid> {
+        let (e, rest) = body.split_at_checked(8).ok_or(Invalid::Length)?;
+        let (l, rest) = rest.split_at_checked(4).ok_or(Invalid::Length)?;
+        let (sid, rest) = rest.split_at_checked(4).ok_or(Invalid::Length)?;
+        let (mask, mut rest) = rest.split_at_checked(4).ok_or(Invalid::Length)?;
+        let mut e8 = [0u8; 8];
+        e8.copy_from_slice(e);
+        let expires = u64::from_be_bytes(e8);
+        let lease_secs = be32(l);
+        // Infinite on both or on neither.
+        if (expires == u64::MAX) != (lease_secs == u32::MAX) {
+            return Err(Invalid::Length);
+        }
+        let server_id = match ipv4(sid)? {
+            a if a.is_unspecified() => None,
+            a => Some(host(&a.octets())?),
+        };
+        let subnet_mask = match ipv4(mask)? {
+            m if m.is_unspecified() => None,
+            m => {
+                let v = u32::from(m);
+                if v.checked_shl(v.leading_ones()).unwrap_or(0) != 0 {
+                    return Err(Invalid::Mask(m));
+                }
+                Some(m)
+            }
+        };
+        let mut lists: [Vec<Ipv4Addr>; 2] = [Vec::new(), Vec::new()];
+        for list in &mut lists {
+            let (&n, tail) = rest.split_first().ok_or(Invalid::Length)?;
+            let n = usize::from(n);
+            if n > MAX_LEASE_ADDRS {
+                return Err(Invalid::TooMany);
+            }
+            let (addrs, tail) = tail.split_at_checked(4 * n).ok_or(Invalid::Length)?;
+            for a in addrs.chunks_exact(4) {
+                list.push(host(a)?);
+            }
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(Invalid::Length);
+        }
+        let [routers, dns_servers] = lists;
+        Ok(LeaseTerms {
+            expires_unix: (expires != u64::MAX).then_some(expires),
+            lease_secs,
+            server_id,
+            subnet_mask,
+            routers,
+            dns_servers,
+        })
+    }
+}
+
 /// The persistent record of one phone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     /// The address of the last lease, for INIT-REBOOT (RFC 2131 §3.2).
     pub lease_address: Option<Ipv4Addr>,
+    /// The terms of that lease (its expiry in wall-clock time, server, mask, routers); only
+    /// with [`Record::lease_address`].
+    pub lease_terms: Option<LeaseTerms>,
     /// The settings store of the last boot that obtained its files (phone-settings encoding).
     pub settings: Option<Vec<u8>>,
     /// TRUSTCERTS files by name (PEM).
@@ -228,6 +432,8 @@ pub enum Field {
     Identity,
     /// [`Record::credentials`] (version 2).
     Credentials,
+    /// [`Record::lease_terms`] (version 2, tag 15).
+    LeaseTerms,
     /// A tag this version does not know (a newer writer's field).
     Unknown(u8),
 }
@@ -250,6 +456,7 @@ impl Field {
             T_GROUP => Field::Group,
             T_IDENTITY => Field::Identity,
             T_CREDENTIALS => Field::Credentials,
+            T_LEASE_TERMS => Field::LeaseTerms,
             t => Field::Unknown(t),
         }
     }
@@ -273,6 +480,7 @@ impl fmt::Display for Field {
             Field::Group => f.write_str("GROUP"),
             Field::Identity => f.write_str("SCEP identity"),
             Field::Credentials => f.write_str("SIP credentials"),
+            Field::LeaseTerms => f.write_str("lease terms"),
             Field::Unknown(t) => write!(f, "field {t}"),
         }
     }
@@ -319,8 +527,8 @@ pub enum Invalid {
     /// More entries than [`MAX_FIELDS`] allows.
     #[error("too many entries")]
     TooMany,
-    /// A part without its partner (version 1): a key without its certificate (or a CA without
-    /// either), a user without a password.
+    /// A part without its partner: a key without its certificate (or a CA without either), a
+    /// user without a password (version 1); lease terms without a lease address.
     #[error("incomplete")]
     Incomplete,
 }
@@ -504,6 +712,7 @@ enum Value {
     Slots(BootRecord),
     Identity(Identity),
     Credentials(String, String),
+    LeaseTerms(LeaseTerms),
     Static(StaticAddress),
     Sson(u8),
     Group(u16),
@@ -540,6 +749,7 @@ fn value(version: u8, tag: u8, body: &[u8]) -> Result<Value, Invalid> {
             let (user, password) = take_sized(body)?;
             Value::Credentials(text(user, true)?, text(password, false)?)
         }
+        T_LEASE_TERMS if !v1 => Value::LeaseTerms(LeaseTerms::from_bytes(body)?),
         T_SLOTS => {
             let t = core::str::from_utf8(body).map_err(|_| Invalid::Text)?;
             Value::Slots(BootRecord::decode(t).map_err(Invalid::Slots)?)
@@ -585,7 +795,7 @@ struct Builder {
     password: Option<String>,
     /// Fields taken (list entries included).
     fields: usize,
-    /// Single-valued tags seen (bit per tag 1..=14).
+    /// Single-valued tags seen (bit per tag 1..=T_LAST).
     seen: u16,
 }
 
@@ -595,7 +805,7 @@ impl Builder {
         if self.fields >= MAX_FIELDS {
             return Err(Invalid::TooMany);
         }
-        let single = !matches!(tag, T_TRUST | T_SCEP_CA) && (1..=14).contains(&tag);
+        let single = !matches!(tag, T_TRUST | T_SCEP_CA) && (1..=T_LAST).contains(&tag);
         if single {
             let bit = 1u16 << tag;
             if self.seen & bit != 0 {
@@ -616,6 +826,7 @@ impl Builder {
             Value::Slots(s) => self.r.slots = Some(s),
             Value::Identity(id) => self.r.identity = Some(id),
             Value::Credentials(u, p) => self.r.credentials = Some((u, p)),
+            Value::LeaseTerms(t) => self.r.lease_terms = Some(t),
             Value::Static(s) => self.r.craft.static_address = Some(s),
             Value::Sson(s) => self.r.craft.sson = Some(s),
             Value::Group(g) => self.r.craft.group = Some(g),
@@ -627,6 +838,13 @@ impl Builder {
     /// The record, with the problems of unpaired parts (the parts are then dropped).
     fn finish(self, problems: &mut Vec<RecordError>) -> Record {
         let mut r = self.r;
+        if r.lease_terms.is_some() && r.lease_address.is_none() {
+            r.lease_terms = None;
+            problems.push(RecordError::Field {
+                field: Field::LeaseTerms,
+                problem: Invalid::Incomplete,
+            });
+        }
         match (self.key, self.cert) {
             (Some(key_pkcs8), Some(certificate)) => {
                 r.identity = Some(Identity {
@@ -725,6 +943,9 @@ impl Record {
         };
         if let Some(a) = self.lease_address {
             field(&mut out, T_LEASE, &a.octets());
+            if let Some(t) = &self.lease_terms {
+                field(&mut out, T_LEASE_TERMS, &t.to_bytes());
+            }
         }
         if let Some(s) = &self.settings {
             field(&mut out, T_SETTINGS, s);
@@ -962,9 +1183,21 @@ mod tests {
         st.encode()
     }
 
+    fn terms() -> LeaseTerms {
+        LeaseTerms {
+            expires_unix: Some(1_800_000_000),
+            lease_secs: 3600,
+            server_id: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            subnet_mask: Some(Ipv4Addr::new(255, 255, 255, 0)),
+            routers: vec![Ipv4Addr::new(10, 0, 0, 1)],
+            dns_servers: vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)],
+        }
+    }
+
     fn sample() -> Record {
         Record {
             lease_address: Some(Ipv4Addr::new(10, 0, 0, 100)),
+            lease_terms: Some(terms()),
             settings: Some(settings()),
             trust_certs: vec![("ca.pem".into(), b"-----BEGIN".to_vec())],
             identity: Some(Identity {
@@ -1443,8 +1676,24 @@ mod tests {
             v.insert(0, 0x30);
             v
         });
-        (
+        let terms = (
+            prop::option::of(0u64..u64::MAX),
+            0u32..u32::MAX,
             prop::option::of(addr.clone()),
+            prop::option::of(1u32..=32),
+            prop::collection::vec(addr.clone(), 0..3),
+            prop::collection::vec(addr.clone(), 0..3),
+        )
+            .prop_map(|(e, l, sid, len, routers, dns_servers)| LeaseTerms {
+                expires_unix: e,
+                lease_secs: if e.is_some() { l } else { u32::MAX },
+                server_id: sid,
+                subnet_mask: len.map(|n| Ipv4Addr::from(u32::MAX << (32 - n))),
+                routers,
+                dns_servers,
+            });
+        (
+            prop::option::of((addr.clone(), prop::option::of(terms))),
             prop::option::of(Just(settings())),
             prop::collection::vec((text, prop::collection::vec(any::<u8>(), 1..30)), 0..3),
             prop::option::of((der.clone(), der.clone(), prop::collection::vec(der, 0..3))),
@@ -1461,7 +1710,8 @@ mod tests {
         )
             .prop_map(
                 |(lease, settings, trust, id, cred, slots, st, sson, group)| Record {
-                    lease_address: lease,
+                    lease_address: lease.as_ref().map(|l| l.0),
+                    lease_terms: lease.and_then(|l| l.1),
                     settings,
                     trust_certs: trust,
                     identity: id.map(|(k, c, ca)| Identity {
@@ -1486,6 +1736,8 @@ mod tests {
             g == o || g == d
         }
         part(&got.lease_address, &orig.lease_address, &None)
+            && part(&got.lease_terms, &orig.lease_terms, &None)
+            && (got.lease_terms.is_none() || got.lease_address.is_some())
             && part(&got.settings, &orig.settings, &None)
             && got.trust_certs.iter().all(|t| orig.trust_certs.contains(t))
             && match (&got.identity, &orig.identity) {
@@ -1502,6 +1754,122 @@ mod tests {
             && part(&got.craft.static_address, &orig.craft.static_address, &None)
             && part(&got.craft.sson, &orig.craft.sson, &None)
             && part(&got.craft.group, &orig.craft.group, &None)
+    }
+
+    #[test]
+    fn lease_terms_are_validated_and_need_their_address() {
+        let t = terms();
+        assert_eq!(LeaseTerms::from_bytes(&t.to_bytes()), Ok(t.clone()));
+        let infinite = LeaseTerms {
+            expires_unix: None,
+            lease_secs: u32::MAX,
+            ..t.clone()
+        };
+        assert_eq!(LeaseTerms::from_bytes(&infinite.to_bytes()), Ok(infinite));
+        let bad = |f: &dyn Fn(&mut LeaseTerms)| {
+            let mut x = t.clone();
+            f(&mut x);
+            LeaseTerms::from_bytes(&x.to_bytes())
+        };
+        assert_eq!(
+            bad(&|x| x.server_id = Some(Ipv4Addr::new(127, 0, 0, 1))),
+            Err(Invalid::Address(Ipv4Addr::new(127, 0, 0, 1)))
+        );
+        assert_eq!(
+            bad(&|x| x.subnet_mask = Some(Ipv4Addr::new(255, 0, 255, 0))),
+            Err(Invalid::Mask(Ipv4Addr::new(255, 0, 255, 0)))
+        );
+        assert!(bad(&|x| x.routers = vec![Ipv4Addr::BROADCAST]).is_err());
+        assert!(bad(&|x| x.dns_servers = vec![Ipv4Addr::new(224, 0, 0, 1)]).is_err());
+        // Infinite on one side only.
+        assert_eq!(bad(&|x| x.lease_secs = u32::MAX), Err(Invalid::Length));
+        let mut long = t.to_bytes();
+        long.push(0);
+        assert_eq!(LeaseTerms::from_bytes(&long), Err(Invalid::Length));
+        assert_eq!(
+            LeaseTerms::from_bytes(&t.to_bytes()[..20]),
+            Err(Invalid::Length)
+        );
+        // Too many routers.
+        let mut many = t.to_bytes();
+        many.truncate(20);
+        many.push(17);
+        many.extend_from_slice(&[10, 0, 0, 1].repeat(17));
+        many.push(0);
+        assert_eq!(LeaseTerms::from_bytes(&many), Err(Invalid::TooMany));
+        // Terms without the address: refused by decode, dropped (and said) by decode_lenient.
+        let bytes = forge(&[(T_LEASE_TERMS, &t.to_bytes())]);
+        assert_eq!(
+            Record::decode(&bytes),
+            Err(RecordError::Field {
+                field: Field::LeaseTerms,
+                problem: Invalid::Incomplete
+            })
+        );
+        let s = Record::decode_lenient(&bytes);
+        assert_eq!(s.record, Record::default());
+        assert!(!s.is_intact());
+        // Twice: refused.
+        let twice = forge(&[
+            (T_LEASE, &[10, 0, 0, 100]),
+            (T_LEASE_TERMS, &t.to_bytes()),
+            (T_LEASE_TERMS, &t.to_bytes()),
+        ]);
+        assert!(matches!(
+            Record::decode(&twice),
+            Err(RecordError::Field {
+                problem: Invalid::Duplicate,
+                ..
+            })
+        ));
+    }
+
+    /// A reader that predates tag 15 skips it and keeps the rest (a rollback to the other
+    /// slot): here, the same record with the field's tag made unknown to this reader.
+    #[test]
+    fn an_unknown_tag_is_skipped_so_adding_a_field_keeps_the_version() {
+        let t = terms();
+        let bytes = forge(&[(T_LEASE, &[10, 0, 0, 100]), (200, &t.to_bytes())]);
+        let r = Record::decode(&bytes).unwrap();
+        assert_eq!(r.lease_address, Some(Ipv4Addr::new(10, 0, 0, 100)));
+        assert_eq!(r.lease_terms, None);
+        assert_eq!(&sample().encode()[..5], b"PHBR\x02");
+    }
+
+    #[test]
+    fn a_lease_expiry_crosses_a_power_on_as_wall_clock_time() {
+        use core::time::Duration;
+        use phone_sansio::Instant;
+        let t = terms(); // granted at 1_800_000_000 - 3600, ends at 1_800_000_000
+        let now = Instant::from_secs(5);
+        // 1000 s left by the wall clock: 1000 s after `now` on the new clock.
+        assert_eq!(
+            t.expires_on(now, Duration::from_secs(1_800_000_000 - 1000)),
+            Some(Instant::from_secs(1005))
+        );
+        // Over: it ends now.
+        assert_eq!(
+            t.expires_on(now, Duration::from_secs(1_800_000_100)),
+            Some(now)
+        );
+        // The wall clock is behind the grant (an RTC reset): unknown.
+        assert_eq!(t.expires_on(now, Duration::from_secs(1_000)), None);
+        let inf = LeaseTerms {
+            expires_unix: None,
+            lease_secs: u32::MAX,
+            ..t.clone()
+        };
+        assert_eq!(inf.expires_on(now, Duration::ZERO), Some(Instant::MAX));
+        let p = t.previous(
+            Ipv4Addr::new(10, 0, 0, 100),
+            now,
+            Duration::from_secs(1_800_000_000 - 1000),
+        );
+        assert_eq!(p.expires, Some(Instant::from_secs(1005)));
+        assert_eq!(p.server_id, t.server_id);
+        assert_eq!(p.subnet_mask, t.subnet_mask);
+        assert_eq!(p.routers, t.routers);
+        assert_eq!(p.dns_servers, t.dns_servers);
     }
 
     proptest! {

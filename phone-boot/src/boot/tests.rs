@@ -970,3 +970,169 @@ fn static_address_defended_then_lost() {
     );
     assert!(boot.network().is_none());
 }
+
+fn pem_certs(tags: &[&str]) -> Vec<u8> {
+    tags.iter()
+        .map(|t| format!("-----BEGIN CERTIFICATE-----\n{t}\n-----END CERTIFICATE-----\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// MAX_TRUSTCERTS (files.md §7) bounds the certificates kept, not the files: this boot's
+/// TRUSTCERTS files first, in order, a file that does not fit whole keeps its first
+/// certificates, a stored file beyond the bound is dropped; each is logged.
+#[test]
+fn max_trustcerts_bounds_the_certificates_kept() {
+    let mut world = World::new();
+    world.files.insert(
+        "/96x1Supgrade.txt".into(),
+        b"GET 46xxsettings.txt\n".to_vec(),
+    );
+    world.files.insert(
+        "/46xxsettings.txt".into(),
+        b"SET SIPDOMAIN lab.test\nSET TRUSTCERTS a.pem,b.pem\nSET MAX_TRUSTCERTS 2\n".to_vec(),
+    );
+    world.files.insert("/a.pem".into(), pem_certs(&["a1"]));
+    world
+        .files
+        .insert("/b.pem".into(), pem_certs(&["b1", "b2"]));
+    let mut cfg = config();
+    cfg.credentials = Some(("1001".into(), "pw".into()));
+    let stored = Record {
+        trust_certs: vec![("old.pem".into(), pem_certs(&["o1"]))],
+        ..Record::default()
+    };
+    let (t, rec) = run(
+        &mut world,
+        stored,
+        Instant::from_secs(1),
+        cfg,
+        &[],
+        &mut no_input(),
+    );
+    assert_eq!(
+        rec.trust_certs,
+        [
+            ("a.pem".to_string(), pem_certs(&["a1"])),
+            ("b.pem".to_string(), pem_certs(&["b1"])),
+        ]
+    );
+    let limits: Vec<String> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Warning(w @ Warning::Files(FileWarning::TrustCertsLimit { .. })) => {
+                Some(w.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(limits.len(), 2, "{limits:?}");
+    assert!(limits[0].contains("b.pem: 1 certificate(s) not kept, 1 kept (MAX_TRUSTCERTS 2)"));
+    assert!(limits[1].contains("old.pem: 1 certificate(s) not kept, 0 kept"));
+    assert!(t.events.contains(&Event::Reached(Stage::Registered)));
+}
+
+/// The first boot stores the lease's terms with its address: the expiry as wall-clock time
+/// (`unix_at_zero` + the clock of that power-on + the lease), the server, mask and routers.
+#[test]
+fn the_lease_expiry_is_stored_as_wall_clock_time() {
+    let mut world = World::new();
+    world.files.insert(
+        "/96x1Supgrade.txt".into(),
+        b"GET 46xxsettings.txt\n".to_vec(),
+    );
+    let mut cfg = config();
+    cfg.credentials = Some(("1001".into(), "pw".into()));
+    cfg.unix_at_zero = Duration::from_secs(1_800_000_000);
+    let (t, rec) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        cfg,
+        &[],
+        &mut no_input(),
+    );
+    assert!(t.events.contains(&Event::Reached(Stage::Registered)));
+    assert_eq!(rec.lease_address, Some(PHONE));
+    let terms = rec.lease_terms.expect("lease terms stored");
+    assert_eq!(terms.lease_secs, 3600);
+    // Bound within the first seconds of a clock that started at 1 s.
+    let e = terms.expires_unix.unwrap();
+    assert!(
+        (1_800_000_000 + 3601..=1_800_000_000 + 3601 + 10).contains(&e),
+        "{e}"
+    );
+    assert_eq!(terms.server_id, Some(SRV));
+    assert_eq!(terms.subnet_mask, Some(Ipv4Addr::new(255, 255, 255, 0)));
+    assert_eq!(terms.routers, [SRV]);
+}
+
+/// Powers on with a stored lease whose server is now silent; returns the addresses configured
+/// in the first `secs` seconds, and the record then.
+fn silent_server_boot(
+    terms: record::LeaseTerms,
+    unix_at_zero: u64,
+    secs: u64,
+) -> (Vec<Network>, Record) {
+    let mut cfg = config();
+    cfg.unix_at_zero = Duration::from_secs(unix_at_zero);
+    let record = Record {
+        lease_address: Some(PHONE),
+        lease_terms: Some(terms),
+        ..Record::default()
+    };
+    let start = Instant::from_secs(1);
+    let boot = Boot::new(cfg, record, ChaCha20Rng::seed_from_u64(9), start);
+    let mut h = harness::Transcript::new(boot, start);
+    let end = start + Duration::from_secs(secs);
+    while h.deadline < end {
+        let at = h.deadline;
+        h.input(Input::Timeout(at));
+    }
+    let configured = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Configure(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    let rec = h.machine.record().clone();
+    (configured, rec)
+}
+
+/// RFC 2131 §3.2 across a reboot: REBOOTING with no answer keeps the stored address for the
+/// rest of its lease (the expiry came through the record as wall-clock time); an expired
+/// lease, or a wall clock behind the time of the grant (it cannot say what is left), is not
+/// kept.
+#[test]
+fn rebooting_keeps_an_unexpired_stored_lease_when_the_server_is_silent() {
+    let granted = 1_800_000_000u64;
+    let terms = record::LeaseTerms {
+        expires_unix: Some(granted + 3600),
+        lease_secs: 3600,
+        server_id: Some(SRV),
+        subnet_mask: Some(Ipv4Addr::new(255, 255, 0, 0)),
+        routers: vec![SRV],
+        dns_servers: Vec::new(),
+    };
+    // 10 minutes after the grant: 50 minutes left.
+    let (configured, rec) = silent_server_boot(terms.clone(), granted + 600, 60);
+    assert_eq!(configured.len(), 1, "{configured:?}");
+    let n = &configured[0];
+    assert_eq!(n.address, PHONE);
+    assert_eq!(n.mask, Ipv4Addr::new(255, 255, 0, 0));
+    assert_eq!(n.routers, [SRV]);
+    assert!((2900..=3000).contains(&n.lease_secs), "{}", n.lease_secs);
+    // What is stored again is the same end of lease.
+    let kept = rec.lease_terms.unwrap();
+    assert!(kept.expires_unix.unwrap().abs_diff(granted + 3600) <= 1);
+
+    // Expired an hour ago: not kept.
+    let (configured, _) = silent_server_boot(terms.clone(), granted + 7200, 60);
+    assert!(configured.is_empty(), "{configured:?}");
+    // The wall clock reads before the grant (an RTC reset): unknown, not kept.
+    let (configured, _) = silent_server_boot(terms, 1_000_000, 60);
+    assert!(configured.is_empty(), "{configured:?}");
+}

@@ -15,7 +15,7 @@ use super::{
     CommandRecord, Entry, EventKind, EventRecord, InputRecord, LimitHit, Limits,
     MIN_SCANNED_SECRET, OutputRecord, PowerOn, ScreenKind, Trace, VERSION, WarningKind,
 };
-use crate::boot::record::{Craft, Identity, Record, StaticAddress};
+use crate::boot::record::{Craft, Identity, LeaseTerms, Record, StaticAddress};
 use crate::boot::{BootConfig, CraftCommand, Peer, Stage, Transmit};
 use crate::files::{self, StageConfig};
 use crate::firmware::FirmwareKey;
@@ -466,6 +466,7 @@ impl Writer<'_> {
 fn write_record(w: &mut Writer<'_>, r: &Record) {
     let Record {
         lease_address,
+        lease_terms,
         settings,
         trust_certs,
         identity,
@@ -481,6 +482,9 @@ fn write_record(w: &mut Writer<'_>, r: &Record) {
     w.fields(|w, n| {
         if let Some(a) = lease_address {
             w.field(n, "lease", |w| w.addr(*a));
+        }
+        if let Some(t) = lease_terms {
+            w.field(n, "lease.terms", |w| w.bytes(&t.to_bytes()));
         }
         if let Some(s) = settings {
             w.field(n, "settings", |w| w.bytes(s));
@@ -1272,6 +1276,11 @@ fn read_record(r: &mut Reader<'_, '_, '_>) -> Result<Record> {
     r.fields(|name, r| {
         match name {
             "lease" => rec.lease_address = Some(r.addr()?),
+            "lease.terms" => {
+                let b = r.bytes()?;
+                rec.lease_terms =
+                    Some(LeaseTerms::from_bytes(&b).map_err(|_| r.bad("lease terms"))?);
+            }
             "settings" => rec.settings = Some(r.bytes()?),
             "trust" => {
                 if rec.trust_certs.len() >= 1024 {

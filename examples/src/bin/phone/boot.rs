@@ -104,6 +104,17 @@ pub struct Args {
     /// timeline`; secrets go to FILE.secrets (0600).
     #[arg(long, value_name = "FILE")]
     record: Option<std::path::PathBuf>,
+    /// The phone's wall clock runs this many seconds ahead of the host's (negative: behind),
+    /// as an RTC set wrong would; the lab uses it to reach a certificate's MYCERTRENEW point
+    /// or a lease's end without waiting. Only the boot's wall clock moves (certificate
+    /// renewal, the stored lease expiry, the SCEP self-signed certificate), not TLS checks.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    clock_offset: i64,
 }
 
 /// Runs `phone boot`.
@@ -196,6 +207,9 @@ impl BootIo {
         }
         let from = tls_source(record);
         if from != self.tls_from {
+            if self.tls_from.1.is_some() && from.1.is_some() && from.1 != self.tls_from.1 {
+                self.display.line("CERTIFICATE renewed");
+            }
             match policies(&self.state, record) {
                 Ok((http, sip)) => {
                     self.files.http.set_tls(http.clone());
@@ -433,9 +447,6 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         .iter()
         .map(|s| (s.name.clone(), s.value.clone()))
         .collect();
-    let unix_at_zero = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
     let mac = args.id.mac;
     let mut dhcp_config = phone_dhcp::Config::for_mac(mac.octets());
     dhcp_config.probe_budget = Duration::from_millis(args.acd_ms);
@@ -491,7 +502,16 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         config.sets.clone_from(&sets);
         config.credentials = args.user.clone().zip(args.password.clone());
         config.sip_port = sip.local_addr(&driver.io)?.port();
-        config.unix_at_zero = unix_at_zero;
+        // Wall-clock time at this power-on's clock origin (each Driver's clock starts at 0).
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let wall = if args.clock_offset >= 0 {
+            wall.saturating_add(Duration::from_secs(args.clock_offset.unsigned_abs()))
+        } else {
+            wall.saturating_sub(Duration::from_secs(args.clock_offset.unsigned_abs()))
+        };
+        config.unix_at_zero = wall.saturating_sub(driver.io.now().since_origin());
         // The recorder keeps the seed so `phone replay` can rebuild the same RNG.
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
