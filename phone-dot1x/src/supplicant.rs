@@ -467,9 +467,10 @@ impl Supplicant {
                 let alert = session.alert();
                 self.method = MethodState::TlsFailed;
                 self.push(Event::TlsFailed(e));
-                if let Some(a) = alert {
-                    self.respond(id, EapType::Tls, &a);
-                }
+                // Our alert, or else an empty Response: the server's alert is acknowledged so
+                // it sends its Failure (RFC 5216 §2.1.3).
+                let data = alert.unwrap_or_else(tls::ack);
+                self.respond(id, EapType::Tls, &data);
             }
         }
     }
