@@ -258,6 +258,10 @@ pub struct FileStage<R: Rng> {
     warnings: u32,
     warnings_dropped: u32,
     budget_reported: bool,
+    /// RFSNAME to fetch once the application image is verified (files.md §8).
+    rfs_pending: Option<String>,
+    /// The verified application image, waiting for its RFS.
+    app_image: Option<crate::flash::VerifiedImage>,
     languages: Vec<(String, Vec<u8>)>,
     lang_list: Vec<String>,
     certificates: Vec<(String, Vec<u8>)>,
@@ -304,6 +308,8 @@ impl<R: Rng> FileStage<R> {
             warnings: 0,
             warnings_dropped: 0,
             budget_reported: false,
+            rfs_pending: None,
+            app_image: None,
             languages: Vec::new(),
             lang_list: Vec::new(),
             certificates: Vec::new(),

@@ -1,5 +1,13 @@
-//! The software hand-off (files.md §8, FIRMWARE.md): the APPNAME decision, the signature file,
-//! the image download with its retries, then the [`crate::flash::Flasher`].
+//! The software hand-off (files.md §8, FIRMWARE.md): the APPNAME and RFSNAME decision, the
+//! signature file, the image download with its retries, then the [`crate::flash::Flasher`].
+//!
+//! RFSNAME (96x1: the root-file-system / language tar the upgrade script names with APPNAME) is
+//! compared with the RFS the running slot holds. A slot's content is the application image
+//! followed by its RFS ([`crate::flash::SlotImage`]), so when either name differs both files
+//! are fetched, each with its own signature file (signed under its own name), verified, and
+//! written together into the inactive slot: the A/B rule holds for the RFS too, and a power cut
+//! or a refused RFS leaves the running slot as it was. An empty APPNAME means no download, RFS
+//! or not.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -30,21 +38,26 @@ impl<R: Rng> FileStage<R> {
             .map(|i| i.app.clone())
             .unwrap_or_default();
         let wanted = run.appname().to_vec();
+        let wanted_rfs = run.rfsname().unwrap_or_default().to_vec();
         let fetch = decide(
             SoftwareNames {
                 app: &wanted,
-                rfs: b"",
+                rfs: &wanted_rfs,
             },
             SoftwareNames {
                 app: running.as_bytes(),
-                rfs: b"",
+                rfs: self.config.record.running_rfs().as_bytes(),
             },
         );
-        let Some(app) = fetch.app else {
+        if fetch.is_empty() || wanted.is_empty() {
             self.finish(Software::Unchanged);
             return;
-        };
-        let name = String::from_utf8_lossy(&app).into_owned();
+        }
+        // The new slot holds both: the RFS is fetched after the application, even when only
+        // one of the two names changed.
+        let name = String::from_utf8_lossy(&wanted).into_owned();
+        self.rfs_pending =
+            (!wanted_rfs.is_empty()).then(|| String::from_utf8_lossy(&wanted_rfs).into_owned());
         if self.config.firmware_key.is_none() {
             self.finish(Software::Rejected {
                 name,
@@ -52,8 +65,13 @@ impl<R: Rng> FileStage<R> {
             });
             return;
         }
-        // Software over HTTP only; with AUTH=1 over HTTPS only (Decision 4).
-        let servers: Vec<Server> = match &self.server {
+        let servers = self.software_servers();
+        self.sig_from(name, servers, 0);
+    }
+
+    /// Software over HTTP only; with AUTH=1 over HTTPS only (Decision 4).
+    fn software_servers(&self) -> Vec<Server> {
+        match &self.server {
             Some(s) if s.scheme == Scheme::Http || self.store.flag("AUTH") == Some(true) => {
                 alloc::vec![s.clone()]
             }
@@ -61,8 +79,7 @@ impl<R: Rng> FileStage<R> {
                 .into_iter()
                 .filter(|c| c.scheme == Scheme::Http)
                 .collect(),
-        };
-        self.sig_from(name, servers, 0);
+        }
     }
 
     /// Plans `<name>.sig` on `servers[index..]`, the first a bound allows.
@@ -175,6 +192,18 @@ impl<R: Rng> FileStage<R> {
         match result {
             Ok(f) => match VerifiedImage::new(&header, f.body) {
                 Ok(image) => {
+                    // The application first; its RFS next, if RFSNAME names one.
+                    if let Some(rfs) = self.rfs_pending.take() {
+                        self.app_image = Some(image);
+                        let servers = self.software_servers();
+                        self.sig_from(rfs, servers, 0);
+                        return;
+                    }
+                    let image = match self.app_image.take() {
+                        Some(app) => app.with_rfs(image),
+                        None => image,
+                    };
+                    let name = image.app().into();
                     let flasher = Flasher::new(
                         self.config.flash.clone(),
                         &self.config.record,

@@ -20,7 +20,7 @@ use core::time::Duration;
 
 use phone_sansio::{Input, Instant, Machine, Output};
 
-use super::{BootRecord, Slot, SlotImage, SlotState, VerifiedImage};
+use super::{BootRecord, Slot, SlotState, VerifiedImage};
 use crate::files::display::DisplayEvent;
 use crate::firmware::Rejected;
 
@@ -183,7 +183,7 @@ impl Flasher {
     #[must_use]
     pub fn new_record(&self) -> BootRecord {
         let mut record = self.record.clone();
-        record.slots[self.target.index()] = Some(SlotImage::of(&self.image.app, &self.image.bytes));
+        record.slots[self.target.index()] = Some(self.image.slot_image());
         record.active = self.target;
         record.state = SlotState::Trial {
             boots_left: self.config.trial_boots,
@@ -338,7 +338,7 @@ impl Machine for Flasher {
 mod tests {
     use super::*;
     use crate::firmware::{FirmwareKey, Models, SignatureFile, sign};
-    use crate::flash::NoBootableSlot;
+    use crate::flash::{NoBootableSlot, SlotImage};
     use alloc::vec;
     use ed25519_dalek::SigningKey;
     use phone_sansio::harness::{Logged, Transcript};

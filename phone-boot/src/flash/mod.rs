@@ -18,6 +18,7 @@
 
 mod flasher;
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
@@ -64,34 +65,74 @@ impl fmt::Display for Slot {
     }
 }
 
-/// What a slot holds, as recorded at commit.
+/// The root-file-system / language tar (RFSNAME, files.md §8) a slot holds after its
+/// application image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RfsImage {
+    /// The RFS name (compared with RFSNAME by the software decision).
+    pub name: String,
+    /// Its length.
+    pub length: u64,
+    /// SHA-256 of it.
+    pub sha256: [u8; 32],
+}
+
+/// What a slot holds, as recorded at commit: the application image, and on 96x1 the RFS
+/// written right after it (the slot's content is `application || RFS`). A new application or
+/// a new RFS is written as a whole new slot content into the inactive slot, so the A/B rule
+/// (the running slot is never written) holds for both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotImage {
     /// The application name (compared with APPNAME by the software decision).
     pub app: String,
-    /// Image length.
+    /// Length of the application image (the first bytes of the slot).
     pub length: u64,
-    /// SHA-256 of the image.
+    /// SHA-256 of the application image.
     pub sha256: [u8; 32],
+    /// The RFS after it, if one was installed with it (boxed: a slot record travels in
+    /// [`FlashOp::Commit`], kept small).
+    pub rfs: Option<Box<RfsImage>>,
+}
+
+fn sha256(content: &[u8]) -> [u8; 32] {
+    let mut d = [0u8; 32];
+    d.copy_from_slice(&Sha256::digest(content));
+    d
 }
 
 impl SlotImage {
-    /// The record of an image with these contents.
+    /// The record of an image with these contents (no RFS).
     #[must_use]
     pub fn of(app: &str, content: &[u8]) -> Self {
-        let mut sha256 = [0u8; 32];
-        sha256.copy_from_slice(&Sha256::digest(content));
         SlotImage {
             app: app.into(),
             length: content.len() as u64,
-            sha256,
+            sha256: sha256(content),
+            rfs: None,
         }
     }
 
-    /// Whether `content` (what the slot actually holds) is this image.
+    /// Whether `content` (what the slot actually holds) is this image, and its RFS after it.
     #[must_use]
     pub fn matches(&self, content: &[u8]) -> bool {
-        content.len() as u64 == self.length && Sha256::digest(content)[..] == self.sha256[..]
+        let rfs_len = self.rfs.as_ref().map_or(0, |r| r.length);
+        let Some(total) = self.length.checked_add(rfs_len) else {
+            return false;
+        };
+        if content.len() as u64 != total {
+            return false;
+        }
+        let Ok(split) = usize::try_from(self.length) else {
+            return false;
+        };
+        let (app, rfs) = content.split_at(split);
+        sha256(app) == self.sha256 && self.rfs.as_ref().is_none_or(|r| sha256(rfs) == r.sha256)
+    }
+
+    /// The RFS name, empty when none is installed.
+    #[must_use]
+    pub fn rfs_name(&self) -> &str {
+        self.rfs.as_ref().map_or("", |r| r.name.as_str())
     }
 }
 
@@ -165,6 +206,12 @@ impl BootRecord {
     #[must_use]
     pub fn running(&self) -> Option<&SlotImage> {
         self.slot(self.active)
+    }
+
+    /// The RFS the active slot holds (RFSNAME), empty when none.
+    #[must_use]
+    pub fn running_rfs(&self) -> &str {
+        self.running().map_or("", SlotImage::rfs_name)
     }
 
     /// The boot loader's choice at power-on. `content_ok(slot)` tells whether the slot's content
@@ -248,6 +295,13 @@ impl BootRecord {
                     for b in img.sha256 {
                         let _ = write!(s, "{b:02x}");
                     }
+                    // Only with an RFS: a slot line without one is as version 1 wrote it.
+                    if let Some(r) = &img.rfs {
+                        let _ = write!(s, " {} {} ", r.name, r.length);
+                        for b in r.sha256 {
+                            let _ = write!(s, "{b:02x}");
+                        }
+                    }
                 }
             }
         }
@@ -289,31 +343,36 @@ impl BootRecord {
             if v == "-" {
                 continue;
             }
-            let mut parts = v.split(' ');
-            let (Some(app), Some(len), Some(sha), None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                return Err(BadRecord { line: n });
+            let parts: Vec<&str> = v.split(' ').collect();
+            let bad = BadRecord { line: n };
+            let (app, length, sha256, rfs) = match parts.as_slice() {
+                [app, len, sha] => {
+                    let (length, sha256) = len_sha(len, sha).ok_or(bad)?;
+                    (app, length, sha256, None)
+                }
+                [app, len, sha, rfs, rlen, rsha] => {
+                    let (length, sha256) = len_sha(len, sha).ok_or(bad)?;
+                    let (rl, rs) = len_sha(rlen, rsha).ok_or(bad)?;
+                    if rfs.is_empty() {
+                        return Err(bad);
+                    }
+                    let r = Box::new(RfsImage {
+                        name: (*rfs).into(),
+                        length: rl,
+                        sha256: rs,
+                    });
+                    (app, length, sha256, Some(r))
+                }
+                _ => return Err(bad),
             };
-            // Digits only: `u64::from_str` would also take a sign (`+5`).
-            if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(BadRecord { line: n });
-            }
-            let length = len.parse::<u64>().map_err(|_| BadRecord { line: n })?;
-            // Hex digits only: `from_str_radix` would also take a sign (`+f`).
-            if sha.len() != 64 || app.is_empty() || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(BadRecord { line: n });
-            }
-            let mut sha256 = [0u8; 32];
-            for (j, b) in sha256.iter_mut().enumerate() {
-                *b =
-                    u8::from_str_radix(sha.get(2 * j..2 * j + 2).ok_or(BadRecord { line: n })?, 16)
-                        .map_err(|_| BadRecord { line: n })?;
+            if app.is_empty() {
+                return Err(bad);
             }
             slots[i] = Some(SlotImage {
-                app: app.into(),
+                app: (*app).into(),
                 length,
                 sha256,
+                rfs,
             });
         }
         if lines.next().is_some() {
@@ -327,11 +386,30 @@ impl BootRecord {
     }
 }
 
+/// A length (ASCII digits only: `u64::from_str` would also take a sign, `+5`) and a SHA-256 in
+/// 64 hex digits (digits only: `from_str_radix` would also take a sign, `+f`).
+fn len_sha(len: &str, sha: &str) -> Option<(u64, [u8; 32])> {
+    if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let length = len.parse::<u64>().ok()?;
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut d = [0u8; 32];
+    for (j, b) in d.iter_mut().enumerate() {
+        *b = u8::from_str_radix(sha.get(2 * j..2 * j + 2)?, 16).ok()?;
+    }
+    Some((length, d))
+}
+
 /// An image that was received whole and matched a verified signature header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedImage {
     app: String,
     bytes: Vec<u8>,
+    /// With an RFS after the application: its name and where it starts in `bytes`.
+    rfs: Option<(String, usize)>,
 }
 
 impl VerifiedImage {
@@ -344,7 +422,43 @@ impl VerifiedImage {
         Ok(VerifiedImage {
             app: header.app.clone(),
             bytes,
+            rfs: None,
         })
+    }
+
+    /// The application image with a verified RFS image after it (RFSNAME, files.md §8): one
+    /// slot content. An RFS already bundled in `app` is replaced.
+    #[must_use]
+    pub fn with_rfs(self, rfs: VerifiedImage) -> Self {
+        let mut bytes = self.bytes;
+        if let Some((_, at)) = self.rfs {
+            bytes.truncate(at);
+        }
+        let at = bytes.len();
+        bytes.extend_from_slice(&rfs.bytes[..rfs.rfs.as_ref().map_or(rfs.bytes.len(), |r| r.1)]);
+        VerifiedImage {
+            app: self.app,
+            bytes,
+            rfs: Some((rfs.app, at)),
+        }
+    }
+
+    /// What a slot holding this records ([`SlotImage`]).
+    #[must_use]
+    pub fn slot_image(&self) -> SlotImage {
+        match &self.rfs {
+            None => SlotImage::of(&self.app, &self.bytes),
+            Some((name, at)) => {
+                let (app, rfs) = self.bytes.split_at((*at).min(self.bytes.len()));
+                let mut s = SlotImage::of(&self.app, app);
+                s.rfs = Some(Box::new(RfsImage {
+                    name: name.clone(),
+                    length: rfs.len() as u64,
+                    sha256: sha256(rfs),
+                }));
+                s
+            }
+        }
     }
 
     /// The application name.
@@ -409,6 +523,57 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_slot_with_an_rfs_matches_application_then_rfs() {
+        let app = b"application".to_vec();
+        let rfs = b"root fs".to_vec();
+        let header = |name: &str, bytes: &[u8]| {
+            let key = crate::firmware::SigningKey::from_bytes(&[5; 32]);
+            let text =
+                crate::firmware::sign(&key, name, crate::firmware::Models::Any, bytes).unwrap();
+            let sig = crate::firmware::SignatureFile::parse(text.as_bytes()).unwrap();
+            sig.verify(&crate::firmware::FirmwareKey::of(&key))
+                .unwrap()
+                .clone()
+        };
+        let a = VerifiedImage::new(&header("app.bin", &app), app.clone()).unwrap();
+        let r = VerifiedImage::new(&header("rfs.tar", &rfs), rfs.clone()).unwrap();
+        let bundle = a.with_rfs(r);
+        assert_eq!(bundle.app(), "app.bin");
+        assert_eq!(bundle.len(), app.len() + rfs.len());
+        let img = bundle.slot_image();
+        assert_eq!(img.rfs_name(), "rfs.tar");
+        assert!(img.matches(&[app.clone(), rfs.clone()].concat()));
+        assert!(!img.matches(&app));
+        assert!(!img.matches(&[app.clone(), b"root fX".to_vec()].concat()));
+        assert!(!img.matches(&[rfs.clone(), app.clone()].concat()));
+        // In the record text, and back; a slot without an RFS keeps version 1's line.
+        let mut rec = BootRecord::factory(SlotImage::of("factory.bin", b"f"));
+        let plain = rec.encode();
+        assert_eq!(plain.lines().nth(3).unwrap().split(' ').count(), 4);
+        rec.slots[1] = Some(img);
+        rec.active = Slot::B;
+        assert_eq!(rec.running_rfs(), "rfs.tar");
+        assert_eq!(BootRecord::decode(&rec.encode()), Ok(rec.clone()));
+        // Four or five words after the slot's name, or an RFS length with a sign: refused.
+        let enc = rec.encode();
+        let b_line = enc.lines().nth(4).unwrap();
+        let words: Vec<&str> = b_line.split(' ').collect();
+        assert_eq!(words.len(), 7);
+        for n in [5, 6] {
+            let cut = words[..n].join(" ");
+            assert_eq!(
+                BootRecord::decode(&enc.replace(b_line, &cut)),
+                Err(BadRecord { line: 5 })
+            );
+        }
+        let signed = b_line.replace(" rfs.tar 7 ", " rfs.tar +7 ");
+        assert_eq!(
+            BootRecord::decode(&enc.replace(b_line, &signed)),
+            Err(BadRecord { line: 5 })
+        );
+    }
+
     mod prop {
         use super::*;
         use proptest::prelude::*;
@@ -417,8 +582,9 @@ mod tests {
             #[test]
             fn record_round_trip(app_a in "[A-Za-z0-9._-]{1,30}", app_b in proptest::option::of("[A-Za-z0-9._-]{1,30}"),
                                  len: u64, b_active: bool, trial in proptest::option::of(any::<u8>())) {
-                let mut r = BootRecord::factory(SlotImage { app: app_a, length: len, sha256: [3; 32] });
-                r.slots[1] = app_b.map(|app| SlotImage { app, length: len / 2, sha256: [9; 32] });
+                let mut r = BootRecord::factory(SlotImage { app: app_a, length: len, sha256: [3; 32], rfs: None });
+                r.slots[1] = app_b.map(|app| SlotImage { app, length: len / 2, sha256: [9; 32],
+                    rfs: Some(Box::new(RfsImage { name: "rfs.tar".into(), length: len / 3, sha256: [4; 32] })) });
                 r.active = if b_active { Slot::B } else { Slot::A };
                 r.state = trial.map_or(SlotState::Confirmed, |boots_left| SlotState::Trial { boots_left });
                 prop_assert_eq!(BootRecord::decode(&r.encode()), Ok(r));

@@ -428,6 +428,134 @@ fn an_image_signed_for_model4_installs_on_the_full_model() {
     assert!(!net.log.iter().any(|l| l.ends_with("/new.bin")));
 }
 
+fn rfs_bytes() -> Vec<u8> {
+    b"root file system tar ".repeat(300)
+}
+
+/// An upgrade script naming APPNAME and RFSNAME, both images signed (each under its own
+/// name) and served; `rfs_sig` = false serves no RFS signature.
+fn rfs_server(net: &mut Net, rfs_name: &str, rfs_sig: bool) {
+    full_server(net, Scheme::Http, "192.0.2.10", "");
+    net.serve(
+        Scheme::Http,
+        "192.0.2.10",
+        "/96x1Supgrade.txt",
+        Answer::File(
+            format!("SET APPNAME new.bin\nSET RFSNAME {rfs_name}\nGET 46xxsettings.txt\n")
+                .into_bytes(),
+        ),
+    );
+    serve_image(net, "192.0.2.10", Models::List(vec!["9611".into()]));
+    let rfs = rfs_bytes();
+    if rfs_sig {
+        let sig = sign(&key(), rfs_name, Models::Any, &rfs).unwrap();
+        net.serve(
+            Scheme::Http,
+            "192.0.2.10",
+            &format!("/{rfs_name}.sig"),
+            Answer::File(sig.into_bytes()),
+        );
+    }
+    net.serve(
+        Scheme::Http,
+        "192.0.2.10",
+        &format!("/{rfs_name}"),
+        Answer::File(rfs),
+    );
+}
+
+/// RFSNAME (files.md §8): fetched after the application, each with its signature, written
+/// with it into the inactive slot (`application || RFS`) and recorded; a second run with the
+/// same names downloads nothing; a new RFSNAME alone fetches both again into the other slot.
+#[test]
+fn rfsname_is_fetched_verified_and_flashed_with_the_application() {
+    let mut net = Net::default();
+    rfs_server(&mut net, "lang1.tar", true);
+    let t = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        &mut net,
+    );
+    let sw: Vec<&str> = net
+        .log
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains(".bin") || l.contains(".tar"))
+        .collect();
+    assert_eq!(
+        sw,
+        [
+            "Http 192.0.2.10 /new.bin.sig",
+            "Http 192.0.2.10 /new.bin",
+            "Http 192.0.2.10 /lang1.tar.sig",
+            "Http 192.0.2.10 /lang1.tar",
+        ]
+    );
+    assert_installed(&t.result.software, "new.bin", Slot::B);
+    let Software::Installed { record, .. } = &t.result.software else {
+        unreachable!()
+    };
+    let b = record.slot(Slot::B).unwrap();
+    assert_eq!(record.running_rfs(), "lang1.tar");
+    let mut content = image();
+    content.extend_from_slice(&rfs_bytes());
+    assert!(b.matches(&content));
+    assert!(!b.matches(&image()));
+    // Stored and read back: the RFS survives the record's text form.
+    assert_eq!(BootRecord::decode(&record.encode()).as_ref(), Ok(record));
+
+    // The next boot runs the new slot: nothing to fetch.
+    let mut cfg = config();
+    cfg.record = record.confirmed();
+    let mut net2 = Net::default();
+    rfs_server(&mut net2, "lang1.tar", true);
+    let t2 = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg.clone()),
+        &mut net2,
+    );
+    assert_eq!(t2.result.software, Software::Unchanged);
+    assert!(
+        !net2
+            .log
+            .iter()
+            .any(|l| l.contains(".bin") || l.contains(".tar"))
+    );
+
+    // A new RFSNAME alone: both again, into slot A.
+    let mut net3 = Net::default();
+    rfs_server(&mut net3, "lang2.tar", true);
+    let t3 = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), cfg),
+        &mut net3,
+    );
+    assert_installed(&t3.result.software, "new.bin", Slot::A);
+    let Software::Installed { record, .. } = &t3.result.software else {
+        unreachable!()
+    };
+    assert_eq!(record.running_rfs(), "lang2.tar");
+    assert!(net3.log.iter().any(|l| l.ends_with("/new.bin")));
+}
+
+/// An RFS without its signature file: nothing is flashed, the running slot stays, and the
+/// refusal names the RFS.
+#[test]
+fn an_rfs_that_is_not_signed_flashes_nothing() {
+    let mut net = Net::default();
+    rfs_server(&mut net, "lang1.tar", false);
+    let t = drive(
+        stage(store_with(&[("HTTPSRVR", "192.0.2.10")]), config()),
+        &mut net,
+    );
+    assert_eq!(
+        t.result.software,
+        Software::Rejected {
+            name: "lang1.tar".into(),
+            reason: Rejected::NoSignature
+        }
+    );
+    assert_eq!(net.flash_ops, 0);
+    assert!(!net.log.iter().any(|l| l.ends_with("/lang1.tar")));
+}
+
 #[test]
 fn tampered_image_is_refused_before_flash() {
     let mut net = Net::default();
