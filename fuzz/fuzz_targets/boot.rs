@@ -71,6 +71,14 @@ enum Op {
     WaitToDeadline,
     /// Friendly servers answer everything for this many tenths of a second (deep states).
     Auto(u8),
+    /// Stage 1: a switch's LLDPDU with a voice policy (tagged on `vlan`, or TTL 0 when `ttl`
+    /// is 0), or raw bytes, or a failed send of the phone's frame.
+    LldpPolicy {
+        vlan: u16,
+        ttl: u16,
+    },
+    LldpRaw(Vec<u8>),
+    LldpFailed,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -248,6 +256,7 @@ impl harness::Peer<Boot<ChaCha20Rng>> for Friendly {
                 let a = sip_answer(&String::from_utf8_lossy(&s.payload), 100);
                 vec![receive(Peer::Sip(s.controller), a.into_bytes())]
             }
+            Transmit::Lldp(_) => Vec::new(),
         }
     }
 }
@@ -384,6 +393,29 @@ fn play(case: &Case) -> Transcript<Boot<ChaCha20Rng>> {
                 let until = now + Duration::from_millis(100 * u64::from(*tenths));
                 t.run(&mut Friendly, until);
             }
+            Op::LldpPolicy { vlan, ttl } => {
+                let sw = [2, 0x5e, 0, 0, 0, 1];
+                let mut f = phone_lldp::Lldpdu::new(
+                    phone_lldp::Id::chassis_mac(sw),
+                    phone_lldp::Id::port_mac(sw),
+                    *ttl,
+                );
+                f.med_capabilities = Some(phone_lldp::MedCapabilities {
+                    capabilities: 0x3f,
+                    device_type: 4,
+                });
+                f.network_policies
+                    .push(phone_lldp::NetworkPolicy::voice(true, *vlan, 5, 46));
+                if let Ok(b) = f.encode() {
+                    t.input(Input::Receive(now, Peer::Lldp, &b));
+                }
+            }
+            Op::LldpRaw(b) => {
+                t.input(Input::Receive(now, Peer::Lldp, b));
+            }
+            Op::LldpFailed => {
+                t.input(Input::TransportFailed(now, Peer::Lldp));
+            }
         }
     }
     t
@@ -403,6 +435,12 @@ fn check(t: &Transcript<Boot<ChaCha20Rng>>) {
                         if let Action::Connect { host, .. } = &h.action {
                             assert!(!host.is_empty());
                         }
+                    }
+                    Transmit::Lldp(l) => {
+                        assert!(
+                            phone_lldp::Lldpdu::decode(&l.payload).is_ok(),
+                            "undecodable LLDPDU"
+                        );
                     }
                     _ => {}
                 }

@@ -23,6 +23,7 @@
 
 pub mod display;
 mod handoff;
+mod link;
 mod network;
 mod prompt;
 pub mod record;
@@ -111,6 +112,9 @@ pub enum Peer {
     Scep(phone_http::ConnId),
     /// A SIP controller, by index ([`Transmit::Sip`]).
     Sip(usize),
+    /// The line interface's LLDP frames (ethertype 0x88cc, untagged): a frame received (its
+    /// LLDPDU, after the Ethernet header), or a [`Transmit::Lldp`] that could not be sent.
+    Lldp,
 }
 
 /// Something from the phone itself.
@@ -140,6 +144,10 @@ pub enum Transmit {
     /// SCEP CA and presents the SCEP certificate, both in [`Boot::record`]); report on
     /// [`Peer::Sip`].
     Sip(phone_sip_reg::Transmit),
+    /// An LLDPDU: send it untagged on the line interface to `01:80:c2:00:00:0e` with
+    /// ethertype 0x88cc (`phone_lldp::LLDP_MULTICAST`, `ETHERTYPE_LLDP`); report on
+    /// [`Peer::Lldp`].
+    Lldp(phone_lldp::Transmit),
 }
 
 /// What the boot reports.
@@ -179,6 +187,9 @@ pub enum Event {
     Warning(Warning),
     /// Craft VIEW: the effective parameters.
     View(Vec<(String, String)>),
+    /// For the log: what the LLDP agent learned (a neighbour, the voice policy and its
+    /// withdrawal). The policy's L2Q/L2QVLAN are already applied when this is reported.
+    Lldp(phone_lldp::Event),
 }
 
 /// The boot's configuration: the phone's identity and what the operator forces.
@@ -241,6 +252,7 @@ pub struct Boot<R: CryptoRng + SeedableRng> {
     step: Step,
     events: VecDeque<Event>,
     network: NetworkPhase<R>,
+    link: link::LinkPhase,
     files: Option<Box<FileStage<R>>>,
     scep: Option<ScepPhase<R>>,
     sip: Option<SipPhase<R>>,
@@ -266,6 +278,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
     pub fn new(config: BootConfig, record: Record, rng: R, now: Instant) -> Self {
         let mut b = Boot {
             network: NetworkPhase::new(now),
+            link: link::LinkPhase::default(),
             config,
             record,
             rng,
@@ -298,6 +311,8 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         if b.settings.int("PROCSTAT").unwrap_or(0) == 0 {
             b.display(Screen::ProgramSoftkey);
         }
+        // Stage 1 (link.md), then stage 2.
+        b.start_link();
         b.start_network();
         b
     }
@@ -386,6 +401,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         self.files = None;
         self.scep = None;
         self.sip = None;
+        self.link.lldp = None;
         self.step = Step::Halted;
         self.event(Event::Restart);
     }
@@ -423,12 +439,17 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                     s.client.handle_input(fact(input, i));
                 }
             }
+            Peer::Lldp => self.route_link(input),
         }
     }
 
     /// Hands the next transmit of a child out (taken now, as the caller polls), or handles
     /// the child's next event.
     fn poll_children(&mut self) -> Polled {
+        match self.poll_link() {
+            Polled::Idle => {}
+            p => return p,
+        }
         match self.poll_acd() {
             Polled::Idle => {}
             p => return p,
@@ -452,6 +473,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                     return Polled::Transmit(Transmit::Flash(op));
                 }
                 Output::Event(e) => {
+                    let e = self.link_files_event(e);
                     self.on_files_event(e);
                     return Polled::Handled;
                 }
@@ -518,6 +540,7 @@ impl<R: CryptoRng + SeedableRng> Machine for Boot<R> {
         match input {
             Input::Timeout(t) => {
                 // Time reaches every child (each ignores an early timeout).
+                self.link_timeout(t);
                 self.acd_timeout(t);
                 if let Some(d) = self.network.dhcp.as_mut() {
                     d.handle_input(Input::Timeout(t));
@@ -568,6 +591,7 @@ impl<R: CryptoRng + SeedableRng> Machine for Boot<R> {
             }
         };
         at(self.network.dhcp.as_ref().and_then(Machine::poll_timeout));
+        at(self.link_deadline());
         at(self.acd_deadline());
         at(self.files.as_ref().and_then(|f| f.poll_timeout()));
         at(self.scep.as_ref().and_then(|s| s.enrollment.poll_timeout()));

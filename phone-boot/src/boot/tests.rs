@@ -68,6 +68,8 @@ struct Transcript {
     registers: usize,
     /// ARP packets sent, each with the number of events seen before it.
     arps: Vec<(phone_dhcp::ArpKind, usize)>,
+    /// LLDPDUs sent, each with the number of events seen before it.
+    lldp: Vec<(Vec<u8>, usize)>,
     end: Instant,
 }
 
@@ -298,6 +300,7 @@ fn run(
                     };
                     owed.push_back(Owed::Receive(Peer::Sip(s.controller), answer.into_bytes()));
                 }
+                Logged::Transmit(_, Transmit::Lldp(l)) => t.lldp.push((l.payload, t.events.len())),
                 Logged::Transmit(_, Transmit::Flash(op)) => {
                     match &op {
                         FlashOp::Erase { slot, .. } => {
@@ -1135,4 +1138,539 @@ fn rebooting_keeps_an_unexpired_stored_lease_when_the_server_is_silent() {
     // The wall clock reads before the grant (an RTC reset): unknown, not kept.
     let (configured, _) = silent_server_boot(terms, 1_000_000, 60);
     assert!(configured.is_empty(), "{configured:?}");
+}
+
+// ---- Stage 1: the LLDP-MED agent composed by the boot (link.md §1, issue 14) ----
+
+const SWITCH: [u8; 6] = [0x02, 0x5e, 0x00, 0x00, 0x00, 0x01];
+
+/// The switch's LLDPDU (lldpd 1.0.16 as a Class IV network connectivity device): a voice
+/// policy tagged on `vlan` with priority 5 and DSCP 46 (more-servers.md §2), or none; `ttl` 0
+/// is its shutdown frame.
+fn switch_frame(vlan: Option<u16>, ttl: u16) -> Vec<u8> {
+    let mut f = phone_lldp::Lldpdu::new(
+        phone_lldp::Id::chassis_mac(SWITCH),
+        phone_lldp::Id::port_mac(SWITCH),
+        ttl,
+    );
+    if ttl > 0 {
+        f.system_name = Some("vr-switch".into());
+        f.med_capabilities = Some(phone_lldp::MedCapabilities {
+            capabilities: 0x003f,
+            device_type: 4,
+        });
+        if let Some(v) = vlan {
+            f.network_policies
+                .push(phone_lldp::NetworkPolicy::voice(true, v, 5, 46));
+        }
+    }
+    f.encode().unwrap()
+}
+
+/// A world whose upgrade script flashes nothing (the boot goes straight on to SIP).
+fn world_without_firmware() -> World {
+    let mut w = World::new();
+    w.files.insert(
+        "/96x1Supgrade.txt".into(),
+        b"GET 46xxsettings.txt\n".to_vec(),
+    );
+    w
+}
+
+fn lldp_config() -> BootConfig {
+    let mut cfg = config();
+    cfg.credentials = Some(("1001".into(), "pw".into()));
+    cfg
+}
+
+/// Feeds `frame` once, as soon as `when` holds.
+fn feed_lldp_when(
+    frame: Vec<u8>,
+    when: impl Fn(&Transcript) -> bool,
+) -> impl FnMut(&mut harness::Transcript<Boot<ChaCha20Rng>>, &Transcript) {
+    let mut sent = false;
+    move |h, t| {
+        if !sent && when(t) {
+            sent = true;
+            let now = h.now;
+            h.input(Input::Receive(now, Peer::Lldp, &frame));
+        }
+    }
+}
+
+fn lldp_events(t: &Transcript) -> Vec<phone_lldp::Event> {
+    t.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Lldp(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn l2qvlan(store: &phone_settings::Store) -> (Option<i64>, phone_settings::Source) {
+    let source = store
+        .get("L2QVLAN")
+        .map_or(phone_settings::Source::Default, |e| e.source);
+    (store.int("L2QVLAN").map(i64::from), source)
+}
+
+fn vlan_index(t: &Transcript, vid: u16) -> usize {
+    t.events
+        .iter()
+        .position(|e| *e == Event::Vlan(phone_dhcp::client::Vlan::Tagged(vid)))
+        .unwrap_or_else(|| panic!("no move to VLAN {vid}: {:?}", t.events))
+}
+
+/// LLDP_ENABLED 2 (the default): nothing is sent until the switch speaks; its voice policy,
+/// learned while DHCP still looks for an address, moves DHCP to VLAN 30 at once (`VLAN ID =
+/// 30`), L2Q/L2QVLAN come from LLDP, the phone answers with its MED inventory (fast start:
+/// the switch is MED-capable) and its address once it has one, advertising the VLAN in use.
+#[test]
+fn lldp_policy_during_dhcp_moves_to_the_voice_vlan_and_registers_there() {
+    let mut world = world_without_firmware();
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut {
+            let mut feed = feed_lldp_when(switch_frame(Some(30), 120), |t| !t.dhcp.is_empty());
+            let mut waited = false;
+            move |h: &mut harness::Transcript<Boot<ChaCha20Rng>>, t: &Transcript| {
+                feed(h, t);
+                // Once configured on the VLAN, let a second pass: the next frame carries the
+                // address (frames are at least 1 s apart).
+                let moved = t
+                    .events
+                    .iter()
+                    .position(|e| matches!(e, Event::Vlan(phone_dhcp::client::Vlan::Tagged(_))));
+                let configured = moved.is_some_and(|m| {
+                    t.events[m..]
+                        .iter()
+                        .any(|e| matches!(e, Event::Configure(_)))
+                });
+                if !waited && configured {
+                    waited = true;
+                    let later = h.now + Duration::from_millis(1500);
+                    h.input(Input::Timeout(later));
+                }
+            }
+        },
+    );
+    assert!(
+        matches!(t.events.last(), Some(Event::Reached(Stage::Registered))),
+        "{:?}",
+        t.events
+    );
+    let first_lldp = t.lldp.first().map(|(_, i)| *i).unwrap();
+    let learned = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Lldp(phone_lldp::Event::VoicePolicy { .. })))
+        .unwrap();
+    // Nothing sent before the switch's frame (LLDP_ENABLED 2).
+    assert!(
+        first_lldp > 0 && first_lldp >= learned.saturating_sub(1),
+        "{first_lldp} {learned}"
+    );
+    assert_eq!(
+        lldp_events(&t)
+            .into_iter()
+            .filter(|e| matches!(e, phone_lldp::Event::VoicePolicy { .. }))
+            .collect::<Vec<_>>(),
+        [phone_lldp::Event::VoicePolicy {
+            vlan: 30,
+            tagged: true,
+            priority: 5,
+            dscp: 46
+        }]
+    );
+    let moved = vlan_index(&t, 30);
+    assert!(moved > learned);
+    assert!(
+        t.screens.iter().any(|s| s == "VLAN ID = 30"),
+        "{:?}",
+        t.screens
+    );
+    // DHCP started again on the VLAN: a second DISCOVER after the move.
+    assert!(
+        t.dhcp
+            .iter()
+            .filter(|m| **m == MessageType::Discover)
+            .count()
+            >= 2,
+        "{:?}",
+        t.dhcp
+    );
+    // The phone's frames: MED Class III with its inventory; later ones carry its address and
+    // the voice VLAN it is on.
+    let frames: Vec<phone_lldp::Lldpdu> = t
+        .lldp
+        .iter()
+        .map(|(b, _)| phone_lldp::Lldpdu::decode(b).unwrap())
+        .collect();
+    let f0 = &frames[0];
+    assert_eq!(f0.chassis_id, phone_lldp::Id::chassis_mac(MAC));
+    assert_eq!(f0.ttl, 120);
+    assert_eq!(f0.med_capabilities.map(|m| m.device_type), Some(3));
+    assert_eq!(f0.inventory.model.as_deref(), Some("9611G"));
+    assert_eq!(f0.inventory.serial_number.as_deref(), Some("SN1"));
+    assert_eq!(
+        f0.inventory.firmware_revision.as_deref(),
+        Some("factory.bin")
+    );
+    assert_eq!(
+        f0.inventory.manufacturer.as_deref(),
+        Some(link::MANUFACTURER)
+    );
+    assert_eq!(
+        f0.system_name.as_deref(),
+        Some(phone_dhcp::host_name(MAC).as_str())
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(
+        last.management_addresses.first().map(|a| a.address.clone()),
+        Some(PHONE.octets().to_vec()),
+        "{frames:?}"
+    );
+    assert_eq!(
+        last.voice_policy().map(|p| (p.tagged, p.vlan)),
+        Some((true, 30))
+    );
+}
+
+/// A policy learned while the file stage runs is laid over its result: the stage 5 re-check
+/// (after `Contacting Call Server...`) moves DHCP to the VLAN, the files run again there, and
+/// the boot registers; L2QVLAN is LLDP's even though the file stage began without it.
+#[test]
+fn lldp_policy_during_the_file_stage_moves_at_the_vlan_recheck() {
+    let mut world = world_without_firmware();
+    let mut boot_settings = None;
+    let frame = switch_frame(Some(30), 120);
+    let mut sent = false;
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            if !sent && !t.gets.is_empty() {
+                sent = true;
+                assert_eq!(h.machine.phase(), Phase::Files);
+                let now = h.now;
+                h.input(Input::Receive(now, Peer::Lldp, &frame));
+            }
+            boot_settings = Some(h.machine.settings().clone());
+        },
+    );
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
+    let contacting = position(&t, "Contacting Call Server...");
+    assert!(
+        t.screens[contacting..].iter().any(|s| s == "VLAN ID = 30"),
+        "{:?}",
+        t.screens
+    );
+    // The files ran twice: on the data VLAN, then on the voice VLAN.
+    assert_eq!(
+        t.gets.iter().filter(|g| *g == "/46xxsettings.txt").count(),
+        2,
+        "{:?}",
+        t.gets
+    );
+    let s = boot_settings.unwrap();
+    assert_eq!(l2qvlan(&s), (Some(30), phone_settings::Source::Lldp));
+    assert_eq!(s.int("L2Q"), Some(1));
+}
+
+/// A policy learned once registration runs restarts the boot from DHCP on the new VLAN (SIP
+/// stops and runs again there).
+#[test]
+fn lldp_policy_during_registration_moves_and_registers_again() {
+    let mut world = world_without_firmware();
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut feed_lldp_when(switch_frame(Some(30), 120), |t| {
+            t.screens.iter().any(|s| s == "Registering...")
+        }),
+    );
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
+    let moved = vlan_index(&t, 30);
+    let registering = position(&t, "Registering...");
+    assert!(
+        t.events[moved..].contains(&Event::Deconfigure)
+            || t.events[..moved].contains(&Event::Deconfigure)
+    );
+    assert!(
+        t.screens[registering + 1..]
+            .iter()
+            .any(|s| s.starts_with("DHCP: ")),
+        "back to DHCP after the move: {:?}",
+        t.screens
+    );
+}
+
+/// TTL 0 from the switch withdraws its values: L2Q/L2QVLAN no longer come from LLDP (the VLAN
+/// in use stays), reported as `PolicyWithdrawn`.
+#[test]
+fn lldp_ttl_zero_withdraws_the_values() {
+    let mut world = world_without_firmware();
+    let learn = switch_frame(Some(30), 120);
+    let bye = switch_frame(None, 0);
+    let mut step = 0;
+    let mut last = None;
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            let now = h.now;
+            if step == 0 && !t.dhcp.is_empty() {
+                step = 1;
+                h.input(Input::Receive(now, Peer::Lldp, &learn));
+            } else if step == 1 && t.screens.iter().any(|s| s == "Registering...") {
+                step = 2;
+                assert_eq!(h.machine.lldp_policy().map(|p| p.vlan), Some(30));
+                h.input(Input::Receive(now, Peer::Lldp, &bye));
+                last = Some(h.machine.settings().clone());
+                assert_eq!(h.machine.lldp_policy(), None);
+            }
+        },
+    );
+    assert_eq!(step, 2);
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
+    let ev = lldp_events(&t);
+    assert!(ev.contains(&phone_lldp::Event::PolicyWithdrawn), "{ev:?}");
+    let s = last.unwrap();
+    assert_ne!(l2qvlan(&s).1, phone_settings::Source::Lldp);
+    // Withdrawal does not move the phone back: one move only, none back to untagged.
+    let moves: Vec<&Event> = t
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Vlan(_)))
+        .collect();
+    let tagged = moves
+        .iter()
+        .position(|e| **e == Event::Vlan(phone_dhcp::client::Vlan::Tagged(30)))
+        .unwrap();
+    assert_eq!(moves.len(), tagged + 1, "{moves:?}");
+}
+
+/// Stored settings with LLDP_ENABLED 0: the agent never sends, and a switch's policy is
+/// ignored (no VLAN move, no LLDP values).
+#[test]
+fn lldp_disabled_sends_nothing_and_ignores_the_switch() {
+    let mut world = world_without_firmware();
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "0", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let mut world_files = world.files.clone();
+    world_files.insert(
+        "/46xxsettings.txt".into(),
+        b"SET SIPDOMAIN lab.test\nSET LLDP_ENABLED 0\n".to_vec(),
+    );
+    world.files = world_files;
+    let frame = switch_frame(Some(30), 120);
+    let mut fed_at = usize::MAX;
+    let (t, _) = run(
+        &mut world,
+        record,
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            // The switch speaks after every event of the boot.
+            if t.events.len() != fed_at {
+                fed_at = t.events.len();
+                let now = h.now;
+                h.input(Input::Receive(now, Peer::Lldp, &frame));
+            }
+        },
+    );
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
+    assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
+    assert!(lldp_events(&t).is_empty());
+    assert!(
+        !t.events
+            .iter()
+            .any(|e| matches!(e, Event::Vlan(phone_dhcp::client::Vlan::Tagged(_)))),
+        "{:?}",
+        t.events
+    );
+}
+
+/// LLDP_ENABLED 1 in the stored settings: fast start at power-on (3 frames 1 s apart) before
+/// any frame from a switch. The settings file then says 0: the agent shuts down with a TTL 0
+/// frame once the file stage is over.
+#[test]
+fn lldp_enabled_fast_start_then_shutdown_by_the_settings_file() {
+    let mut world = world_without_firmware();
+    world.files.insert(
+        "/46xxsettings.txt".into(),
+        b"SET SIPDOMAIN lab.test\nSET LLDP_ENABLED 0\n".to_vec(),
+    );
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "1", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let (t, _) = run(
+        &mut world,
+        record,
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut no_input(),
+    );
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
+    let frames: Vec<phone_lldp::Lldpdu> = t
+        .lldp
+        .iter()
+        .map(|(b, _)| phone_lldp::Lldpdu::decode(b).unwrap())
+        .collect();
+    assert!(frames.len() >= 2, "{frames:?}");
+    let configured = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Configure(_)))
+        .unwrap();
+    assert!(
+        t.lldp[0].1 < configured && t.dhcp.len() > 1,
+        "sent at link-up, before DHCP is done"
+    );
+    assert!(frames[0].ttl > 0);
+    assert_eq!(frames.last().map(|f| f.ttl), Some(0), "shutdown frame last");
+}
+
+/// Commit on take through the boot: the agent's fast-start count moves only when the caller
+/// takes the frame; a frame reported failed on `Peer::Lldp` is sent again 1 s later with the
+/// same fast-start position.
+#[test]
+fn lldp_commit_on_take() {
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "1", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let t0 = Instant::from_secs(5);
+    let mut boot = Boot::new(lldp_config(), record, ChaCha20Rng::seed_from_u64(1), t0);
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
+    // Not polled: nothing moves, however often time is fed.
+    boot.handle_input(Input::Timeout(t0));
+    boot.handle_input(Input::Timeout(t0));
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
+    let mut taken = 0;
+    loop {
+        match boot.poll_output() {
+            Output::Transmit(Transmit::Lldp(_)) => {
+                taken += 1;
+                break;
+            }
+            Output::Transmit(_) | Output::Event(_) => {}
+            Output::Timeout(_) => break,
+        }
+    }
+    assert_eq!(taken, 1);
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(2));
+    // The frame could not be sent: retried 1 s later, still the second of three.
+    boot.handle_input(Input::TransportFailed(t0, Peer::Lldp));
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
+    let retry = t0 + Duration::from_secs(1);
+    assert!(boot.poll_timeout().is_some_and(|d| d <= retry));
+    boot.handle_input(Input::Timeout(retry));
+    let mut again = false;
+    for _ in 0..64 {
+        match boot.poll_output() {
+            Output::Transmit(Transmit::Lldp(_)) => {
+                again = true;
+                break;
+            }
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    assert!(again);
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(2));
+}
+
+/// Stored LLDP_ENABLED 0 and no file server answering: the boot goes on with the stored
+/// settings, so LLDP stays off after the file stage too (found by lab_lldp: the file stage's
+/// own store had the default 2 back).
+#[test]
+fn lldp_disabled_in_the_stored_settings_stays_off_without_a_file_server() {
+    let mut world = world_without_firmware();
+    world.http_up = false;
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "0", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    store
+        .apply_set(
+            "SIPDOMAIN",
+            "lab.test",
+            phone_settings::Source::SettingsFile,
+            2,
+        )
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let frame = switch_frame(Some(30), 120);
+    let mut fed_at = usize::MAX;
+    let (t, _) = run(
+        &mut world,
+        record,
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            // The switch speaks after every event of the boot.
+            if t.events.len() != fed_at {
+                fed_at = t.events.len();
+                let now = h.now;
+                h.input(Input::Receive(now, Peer::Lldp, &frame));
+            }
+        },
+    );
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
+    assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
+    assert!(lldp_events(&t).is_empty());
 }

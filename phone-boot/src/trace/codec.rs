@@ -567,6 +567,7 @@ fn write_peer(w: &mut Writer<'_>, p: Peer) {
             w.u8(5);
             w.usize(i);
         }
+        Peer::Lldp => w.u8(6),
     }
 }
 
@@ -726,6 +727,10 @@ fn write_transmit(w: &mut Writer<'_>, t: &Transmit) {
             });
             w.bytes(&s.payload);
         }
+        Transmit::Lldp(l) => {
+            w.u8(6);
+            w.bytes(&l.payload);
+        }
     }
 }
 
@@ -780,6 +785,7 @@ fn write_event(w: &mut Writer<'_>, e: &EventRecord) {
             w.u8(u8::try_from(code).unwrap_or(0));
         }
         EventKind::View => w.u8(10),
+        EventKind::Lldp => w.u8(11),
     }
     w.str(&e.text);
     w.str(&e.detail);
@@ -1352,6 +1358,7 @@ fn read_peer(r: &mut Reader<'_, '_, '_>) -> Result<Peer> {
         3 => Peer::Files(files::Peer::Flash),
         4 => Peer::Scep(r.u32()?),
         5 => Peer::Sip(r.usize()?),
+        6 => Peer::Lldp,
         _ => return Err(r.bad("peer")),
     })
 }
@@ -1483,6 +1490,9 @@ fn read_transmit(r: &mut Reader<'_, '_, '_>) -> Result<Transmit> {
                 payload: r.bytes()?,
             })
         }
+        6 => Transmit::Lldp(phone_lldp::Transmit {
+            payload: r.bytes()?,
+        }),
         _ => return Err(r.bad("transmit")),
     })
 }
@@ -1520,6 +1530,7 @@ fn read_event(r: &mut Reader<'_, '_, '_>) -> Result<EventRecord> {
             )
         }
         10 => EventKind::View,
+        11 => EventKind::Lldp,
         _ => return Err(r.bad("event kind")),
     };
     Ok(EventRecord {

@@ -32,6 +32,7 @@ pub fn peer(p: Peer) -> String {
         Peer::Files(files::Peer::Flash) => "flash".into(),
         Peer::Scep(c) => format!("SCEP conn {c}"),
         Peer::Sip(i) => format!("SIP controller {i}"),
+        Peer::Lldp => "LLDP".into(),
     }
 }
 
@@ -173,6 +174,7 @@ pub fn transmit(t: &Transmit) -> String {
             s.target,
             excerpt(&s.payload)
         ),
+        Transmit::Lldp(l) => format!("LLDP frame, {} bytes", l.payload.len()),
     }
 }
 

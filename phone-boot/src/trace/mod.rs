@@ -277,6 +277,8 @@ pub enum EventKind {
     Warning(WarningKind),
     /// [`Event::View`].
     View,
+    /// [`Event::Lldp`].
+    Lldp,
 }
 
 /// The variant of a recorded [`Screen`] (file-stage screens by their own variant).
@@ -465,6 +467,7 @@ impl EventRecord {
                 EventKind::View,
                 alloc::format!("VIEW: {} parameters", lines.len()),
             ),
+            Event::Lldp(l) => (EventKind::Lldp, l.to_string()),
         };
         EventRecord {
             kind,
@@ -579,6 +582,7 @@ fn transmit_weight(t: &Transmit) -> usize {
         Transmit::Flash(FlashOp::Commit(_)) => 256,
         Transmit::Flash(FlashOp::Erase { .. }) => 0,
         Transmit::Sip(s) => s.payload.len() + s.target.host.len(),
+        Transmit::Lldp(l) => l.payload.len(),
     }
 }
 

@@ -80,6 +80,7 @@ fn payload(t: &Transmit) -> Option<&[u8]> {
         },
         Transmit::Flash(FlashOp::Write { data, .. }) => Some(data),
         Transmit::Sip(s) => Some(&s.payload),
+        Transmit::Lldp(l) => Some(&l.payload),
         _ => None,
     }
 }

@@ -231,7 +231,7 @@ impl harness::Peer<Phone> for World {
                     bytes: answer,
                 }]
             }
-            Transmit::Dhcp(phone_dhcp::Transmit::Arp(_)) => Vec::new(),
+            Transmit::Dhcp(phone_dhcp::Transmit::Arp(_)) | Transmit::Lldp(_) => Vec::new(),
             Transmit::Files(h) => self.http(Peer::Files(files::Peer::Conn(h.conn)), h, false),
             Transmit::Scep(h) => self.http(Peer::Scep(h.conn), h, true),
             Transmit::Flash(op) => {
@@ -771,4 +771,59 @@ fn fuzz_seeds() {
         with.extend_from_slice(&file.trace);
         std::fs::write(dir.join(format!("seed-first-boot-{n}-secrets")), with).unwrap();
     }
+}
+
+/// Stage 1 in the trace: a switch's LLDPDU (`Peer::Lldp`), the phone's answers
+/// (`Transmit::Lldp`) and the LLDP events are recorded, survive the file format byte for byte
+/// and replay output for output.
+#[test]
+fn lldp_frames_and_events_are_recorded_and_replayed() {
+    let mut world = World::new();
+    let start = Instant::from_secs(1);
+    let phone = Phone::power_on(
+        Some(Trace::new()),
+        config(true),
+        world.power_on(Record::default()),
+        [7; 32],
+        start,
+    );
+    let mut switch = phone_lldp::Lldpdu::new(
+        phone_lldp::Id::chassis_mac([2, 0x5e, 0, 0, 0, 1]),
+        phone_lldp::Id::port_mac([2, 0x5e, 0, 0, 0, 1]),
+        120,
+    );
+    switch.med_capabilities = Some(phone_lldp::MedCapabilities {
+        capabilities: 0x3f,
+        device_type: 4,
+    });
+    switch
+        .network_policies
+        .push(phone_lldp::NetworkPolicy::voice(false, 0, 5, 46));
+    let frame = switch.encode().unwrap();
+    let mut t = harness::Transcript::new(phone, start);
+    t.input(Input::Receive(start, Peer::Lldp, &frame));
+    t.run(&mut world, Instant::from_secs(60));
+    let trace = t.machine.into_trace().unwrap();
+    let entries: Vec<&Entry> = trace.power_ons.iter().flat_map(|p| &p.entries).collect();
+    assert!(entries.iter().any(|e| matches!(
+        e,
+        Entry::Input(InputRecord::Receive(_, Peer::Lldp, b)) if *b == frame
+    )));
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e, Entry::Output(OutputRecord::Transmit(Transmit::Lldp(_)))))
+    );
+    let ev = events(&trace);
+    assert!(
+        ev.iter()
+            .any(|e| e.kind == EventKind::Lldp && e.text.starts_with("LLDP voice policy")),
+        "{ev:?}"
+    );
+    let done = replay::<ChaCha20Rng>(&trace).unwrap();
+    let file = trace.encode();
+    let back = Trace::decode(&file.trace, file.secrets.as_deref()).unwrap();
+    assert_eq!(back.encode(), file);
+    assert_eq!(replay::<ChaCha20Rng>(&back).unwrap(), done);
+    assert!(describe::peer(Peer::Lldp) == "LLDP");
 }

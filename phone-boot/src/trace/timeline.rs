@@ -567,6 +567,13 @@ fn transmit(m: &mut Model, w: &mut Walk, now: Instant, t: &Transmit) {
                 ),
             );
         }
+        Transmit::Lldp(_) => {
+            // Stage 1 frames share the network lane, repeated ones as one mark `×n`.
+            m.mark(
+                "DHCP",
+                tick(now, "LLDPDU".into(), detail, Tone::Minor, "lldp"),
+            );
+        }
         Transmit::Files(h) | Transmit::Scep(h) => {
             let scep = matches!(t, Transmit::Scep(_));
             match &h.action {
@@ -743,6 +750,7 @@ fn event(m: &mut Model, w: &mut Walk, now: Instant, e: &super::EventRecord, n: u
         EventKind::Configure
         | EventKind::Deconfigure
         | EventKind::Vlan
+        | EventKind::Lldp
         | EventKind::Installed
         | EventKind::Registered => {
             let tone = if e.kind == EventKind::Deconfigure {

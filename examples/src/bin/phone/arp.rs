@@ -1,5 +1,6 @@
-//! The raw link-layer socket of the reference phone: ARP now (RFC 5227 probes and
-//! announcements, Decision 11), LLDP and EAPOL later (another EtherType, same code).
+//! The raw link-layer socket of the reference phone: ARP (RFC 5227 probes and
+//! announcements, Decision 11), LLDP (driver/lldp.rs: another EtherType and a multicast
+//! membership, same code), EAPOL later.
 //!
 //! An `AF_PACKET` / `SOCK_DGRAM` socket (packet(7)): the kernel adds and strips the Ethernet
 //! header, so the phone sends and receives the 28-byte ARP payload the DHCP client builds and
@@ -117,6 +118,43 @@ impl PacketSocket {
     /// `WouldBlock` when nothing is queued.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&self.socket).read(buf)
+    }
+
+    /// Joins the link-layer multicast group `group` on the socket's interface
+    /// (`PACKET_ADD_MEMBERSHIP`, `PACKET_MR_MULTICAST`, packet(7)), so a NIC that filters
+    /// multicast in hardware passes it up (LLDP's 01:80:c2:00:00:0e). The membership goes with
+    /// the socket. A veth delivers such frames without it; `ip maddr show dev IFACE` lists it.
+    ///
+    /// # Errors
+    /// The kernel refused the membership.
+    #[allow(unsafe_code)]
+    pub fn join_multicast(&self, group: [u8; 6]) -> io::Result<()> {
+        let [a, b, c, d, e, f] = group;
+        let mreq = libc::packet_mreq {
+            mr_ifindex: self.ifindex,
+            mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
+            mr_alen: 6,
+            mr_address: [a, b, c, d, e, f, 0, 0],
+        };
+        let len = libc::socklen_t::try_from(std::mem::size_of::<libc::packet_mreq>())
+            .unwrap_or(libc::socklen_t::MAX);
+        // SAFETY: the descriptor is this socket's, open for the life of `self`; the option
+        // value points to a live, initialised `packet_mreq` on the stack and `len` is its size,
+        // which is what the kernel reads for SOL_PACKET / PACKET_ADD_MEMBERSHIP.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                std::ptr::from_ref(&mreq).cast::<libc::c_void>(),
+                len,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// The file descriptor (for poll registration).

@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 
 use crate::cli::{IdentityArgs, IfaceArgs, SetArgs, StateArgs, TrustArgs};
 use crate::dhcp::DhcpPorts;
+use crate::driver::lldp::LldpPort;
 use crate::driver::{
     Adapter, Driven, Driver, Fact, FlashPort, Flow, HttpAdapter, PeerFact, Reactor, SipPorts, feed,
 };
@@ -177,6 +178,9 @@ fn tls_source(record: &Record) -> TlsSource {
 /// `phone boot`'s side of the driver for one power-on.
 struct BootIo {
     dhcp: DhcpPorts,
+    /// LLDP on the line interface (untagged, whatever VLAN DHCP runs on); `None` when the raw
+    /// socket cannot be opened (no CAP_NET_RAW): the agent's frames are then reported failed.
+    lldp: Option<LldpPort>,
     /// The interface DHCP runs on now, with the address this process configured.
     iface: Interface,
     manage: bool,
@@ -306,6 +310,7 @@ impl BootIo {
                 }
             }
             Event::Warning(w) => warn!("{w}"),
+            Event::Lldp(e) => info!("{e}"),
             Event::View(lines) => {
                 let text: Vec<String> = lines.iter().map(|(n, v)| format!("{n}={v}")).collect();
                 self.display.line(&text.join("\n"));
@@ -388,6 +393,10 @@ impl Adapter<Phone> for BootIo {
                 debug!("SIP to {}: send failed", crate::register::show(&t.target));
                 f.map(Peer::Sip)
             }),
+            Transmit::Lldp(t) => match &self.lldp {
+                Some(l) if l.send(io, &t.payload).is_ok() => None,
+                _ => Some(PeerFact::TransportFailed(Peer::Lldp)),
+            },
         };
         feed(boot, failed, now);
     }
@@ -420,6 +429,10 @@ impl Adapter<Phone> for BootIo {
             Some(Some(f)) => Some(f.map(Peer::Sip)),
             None => (self.dhcp.fact(fact).map(|f| f.map(Peer::Dhcp)))
                 .or_else(|| self.files.fact(fact).map(|f| f.map(Peer::Files)))
+                .or_else(|| {
+                    let l = self.lldp.as_ref()?;
+                    l.fact(fact).map(|b| PeerFact::Receive(Peer::Lldp, b))
+                })
                 .or_else(|| self.scep.fact(fact).map(|f| f.map(Peer::Scep))),
         };
         feed(boot, f, now)
@@ -490,6 +503,9 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         )
         .context("binding the SIP socket")?;
         let dhcp = DhcpPorts::open(&mut driver.io, &args.iface.iface)?;
+        let lldp = LldpPort::open(&mut driver.io, &args.iface.iface)
+            .inspect_err(|e| warn!("no LLDP socket on {}: {e}", args.iface.iface))
+            .ok();
         let slots = record
             .slots
             .clone()
@@ -519,6 +535,7 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         let boot = Phone::power_on(trace.take(), config, record, seed, driver.io.now());
         let io = BootIo {
             dhcp,
+            lldp,
             iface,
             manage,
             files: FileIo::new(

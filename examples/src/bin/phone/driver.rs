@@ -1579,5 +1579,7 @@ impl FlashPort {
     }
 }
 
+pub mod lldp;
+
 #[cfg(test)]
 mod tests;

@@ -860,6 +860,10 @@ impl Fleet {
                 .sip(io, k, Some(boot.record()), &t)
                 .err()
                 .map(|e| (Peer::Sip(t.controller), e)),
+            // The fleet's phones share one line and are fed no LLDP frame, so with the default
+            // LLDP_ENABLED 2 their agents never send; a frame they do send (LLDP_ENABLED 1)
+            // is not put on the wire (one switch port cannot tell them apart).
+            Transmit::Lldp(_) => None,
         };
         if let Some((peer, e)) = failed {
             self.counters.send_errors += 1;
