@@ -1028,3 +1028,110 @@ impl Drop for Lab {
         }
     }
 }
+
+// ---- Stage 1, LLDP-MED (issue 14): lldpd as the lab's access switch (lab server `lldp`) ----
+
+/// A capture (tcpdump) running in the server namespace, started by [`Lab::spawn_srv_capture`];
+/// killed on drop.
+pub struct SrvCapture {
+    child: Child,
+    out: PathBuf,
+}
+
+impl SrvCapture {
+    /// Stops the capture and returns what it printed (one line per packet with `-l`).
+    pub fn stop(mut self) -> String {
+        // tcpdump -l has flushed every line; give the last one a moment.
+        thread::sleep(Duration::from_millis(200));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for SrvCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Lab {
+    /// Starts lldpd in the server namespace on the server veth (a network connectivity device,
+    /// one frame a second, voice policy tagged on the lab's voice VLAN with priority 5 and
+    /// DSCP 46), waiting until its control socket answers.
+    pub fn start_lldpd(&self) {
+        self.lab_ok(&["start", "lldp"], secs(30));
+    }
+
+    /// lldpd's own control socket (`lldpcli -u` it; never the host's /run/lldpd.socket).
+    pub fn lldp_socket(&self) -> PathBuf {
+        self.state_dir().join("lldp").join("lldpd.sock")
+    }
+
+    /// `lldpcli -f keyvalue show neighbors details` of the lab's lldpd, as key → value (e.g.
+    /// `lldp.VETH_SRV.lldp-med.inventory.serial`).
+    pub fn lldp_neighbors(&self) -> BTreeMap<String, String> {
+        let sock = self.lldp_socket();
+        let out = self.run_srv(
+            &[
+                "lldpcli",
+                "-u",
+                sock.to_str().unwrap_or_default(),
+                "-f",
+                "keyvalue",
+                "show",
+                "neighbors",
+                "details",
+            ],
+            secs(10),
+        );
+        assert!(out.success(), "lab {}: lldpcli failed: {out:?}", self.id);
+        out.stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Starts a `tcpdump ... -l` (given whole in `args`) in the server namespace, its output
+    /// to STATE/logs/NAME.out, and waits (at most 10 s) until it says it is listening.
+    pub fn spawn_srv_capture(&self, name: &str, args: &[&str]) -> SrvCapture {
+        let (p, rest) = args
+            .split_first()
+            .expect("spawn_srv_capture: empty command");
+        let logs = self.state_dir().join("logs");
+        let (out, err) = (
+            logs.join(format!("{name}.out")),
+            logs.join(format!("{name}.err")),
+        );
+        let f = |path: &Path| {
+            std::fs::File::create(path).unwrap_or_else(|e| {
+                panic!("lab {}: cannot create {}: {e}", self.id, path.display())
+            })
+        };
+        let child = self
+            .srv(p)
+            .args(rest)
+            .stdin(Stdio::null())
+            .stdout(f(&out))
+            .stderr(f(&err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("lab {}: cannot start {args:?}: {e}", self.id));
+        let capture = SrvCapture { child, out };
+        let end = Instant::now() + secs(10);
+        while !std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("listening on")
+        {
+            assert!(
+                Instant::now() < end,
+                "lab {}: {args:?} never listened: {}",
+                self.id,
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        capture
+    }
+}
