@@ -117,6 +117,12 @@ pub struct Args {
     /// Password suffix (the lab's `--sip-user-range` users have USERpass).
     #[arg(long, default_value = "pass")]
     password_suffix: String,
+    /// DHCP through a relay agent (RFC 1542 §4), as perfdhcp does: every phone's message goes
+    /// unicast to SERVER:67 from port 67 of this host's address towards it, which is put in
+    /// giaddr (hops counted), and the server answers there. Without it, DHCP is broadcast on
+    /// `--iface` like a phone's own.
+    #[arg(long, value_name = "SERVER")]
+    dhcp_relay: Option<Ipv4Addr>,
     /// ARP probe budget of address conflict detection, milliseconds (0: no probe).
     #[arg(long, default_value_t = 200)]
     acd_ms: u64,
@@ -377,6 +383,30 @@ impl Template {
     }
 }
 
+/// The relay agent's part of a message on its way to the server (RFC 1542 §4.1.1): giaddr is
+/// set when the message carries none, and hops counted.
+fn relay_out(payload: &mut [u8], giaddr: Ipv4Addr) {
+    if payload.len() < 240 {
+        return;
+    }
+    payload[3] = payload[3].saturating_add(1);
+    if payload[24..28] == [0; 4] {
+        payload[24..28].copy_from_slice(&giaddr.octets());
+    }
+}
+
+/// This host's address on the route to `server` (what a relay agent puts in giaddr): the
+/// source address the kernel picks for a UDP socket connected there (nothing is sent).
+fn address_towards(server: Ipv4Addr) -> Result<Ipv4Addr> {
+    let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    s.connect((server, 67))
+        .with_context(|| format!("no route to the DHCP server {server}"))?;
+    match s.local_addr()? {
+        SocketAddr::V4(a) => Ok(*a.ip()),
+        SocketAddr::V6(a) => bail!("no IPv4 address towards {server} ({a})"),
+    }
+}
+
 /// The factory flash of a new phone (what `phone boot`'s state directory starts with).
 fn factory_slots() -> BootRecord {
     BootRecord::factory(SlotImage::of(
@@ -391,6 +421,8 @@ struct Fleet {
     phones: Vec<Phone>,
     handles: HashMap<Handle, (u32, Route)>,
     dhcp: Option<Handle>,
+    /// `--dhcp-relay`: the server, and this host's address towards it (giaddr).
+    relay: Option<(Ipv4Addr, Ipv4Addr)>,
     arp: Option<Handle>,
     by_mac: HashMap<[u8; 6], u32>,
     by_addr: HashMap<Ipv4Addr, u32>,
@@ -814,12 +846,18 @@ impl Fleet {
     ) {
         let failed: Option<(Peer, String)> = match t {
             Transmit::Dhcp(phone_dhcp::Transmit::Udp {
-                payload,
+                mut payload,
                 destination,
                 ..
             }) => {
                 self.counters.dhcp_out += 1;
-                let to = SocketAddr::V4(SocketAddrV4::new(destination, 67));
+                let to = match self.relay {
+                    Some((server, giaddr)) => {
+                        relay_out(&mut payload, giaddr);
+                        SocketAddr::V4(SocketAddrV4::new(server, 67))
+                    }
+                    None => SocketAddr::V4(SocketAddrV4::new(destination, 67)),
+                };
                 let r = match self.dhcp {
                     Some(h) => io.send_to(h, to, &payload).map_err(|e| e.to_string()),
                     None => Err("no DHCP socket".into()),
@@ -860,6 +898,9 @@ impl Fleet {
                 .sip(io, k, Some(boot.record()), &t)
                 .err()
                 .map(|e| (Peer::Sip(t.controller), e)),
+            // The fleet's settings give addresses; a phone whose settings name a host has no
+            // DNS socket here: the name fails like an unreachable server.
+            Transmit::Dns(t) => Some((Peer::Dns(t.server), "no DNS in the fleet".to_string())),
             // The fleet's phones share one line and are fed no LLDP frame, so with the default
             // LLDP_ENABLED 2 their agents never send; a frame they do send (LLDP_ENABLED 1)
             // is not put on the wire (one switch port cannot tell them apart).
@@ -1430,6 +1471,10 @@ fn run_inner(args: &Args) -> Result<ExitCode> {
         sip,
         addr_base: args.addr_base,
     };
+    let relay = match args.dhcp_relay {
+        Some(server) if args.mode == Mode::Boot => Some((server, address_towards(server)?)),
+        _ => None,
+    };
     let (dhcp, arp) = if args.mode == Mode::Boot {
         let options = SocketOptions {
             device: Some(args.iface.iface.clone()),
@@ -1437,13 +1482,14 @@ fn run_inner(args: &Args) -> Result<ExitCode> {
             reuse_address: true,
             ..SocketOptions::default()
         };
+        let local = match relay {
+            Some((_, giaddr)) => SocketAddrV4::new(giaddr, 67),
+            None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+        };
         let dhcp = driver
             .io
-            .udp(
-                SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68)),
-                &options,
-            )
-            .with_context(|| format!("UDP port 68 on {}", args.iface.iface))?;
+            .udp(SocketAddr::V4(local), &options)
+            .with_context(|| format!("UDP {local} on {}", args.iface.iface))?;
         let arp = match crate::arp::PacketSocket::open(&args.iface.iface, crate::arp::ETH_P_ARP) {
             Ok(s) => Some(driver.io.packet(s)?),
             Err(e) => {
@@ -1470,6 +1516,7 @@ fn run_inner(args: &Args) -> Result<ExitCode> {
         phones,
         handles: HashMap::new(),
         dhcp,
+        relay,
         arp,
         by_mac,
         by_addr: HashMap::new(),
@@ -1557,5 +1604,31 @@ fn fleet_view(f: &Fleet) -> report::View<'_> {
             .collect(),
         timeline: &f.timeline,
         counters: f.counters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relay_sets_giaddr_once_and_counts_hops() {
+        let mut m = vec![0u8; 300];
+        m[0] = 1;
+        let ours = Ipv4Addr::new(10, 77, 98, 100);
+        relay_out(&mut m, ours);
+        assert_eq!(m[3], 1);
+        assert_eq!(&m[24..28], &ours.octets());
+        // A message another relay already stamped keeps its giaddr.
+        let mut m2 = vec![0u8; 300];
+        m2[3] = 2;
+        m2[24..28].copy_from_slice(&[192, 0, 2, 1]);
+        relay_out(&mut m2, ours);
+        assert_eq!(m2[3], 3);
+        assert_eq!(&m2[24..28], &[192, 0, 2, 1]);
+        // A runt is left alone.
+        let mut short = vec![0u8; 10];
+        relay_out(&mut short, ours);
+        assert_eq!(short, vec![0u8; 10]);
     }
 }
