@@ -41,7 +41,7 @@ pub struct EvalArgs {
     /// A DHCP SSON string (option 242), applied before the script, e.g. `HTTPDIR=phones`.
     #[arg(long, value_name = "STRING")]
     sson: Option<String>,
-    /// Directory GETs are served from: ROOT/<HTTPDIR>/<name>, or ROOT/<name> without HTTPDIR.
+    /// Directory GETs are served from: `ROOT/<HTTPDIR>/<name>`, or `ROOT/<name>` without HTTPDIR.
     /// Defaults to FILE's directory.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -118,7 +118,7 @@ fn lossy(b: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(b)
 }
 
-/// The file a GET names: ROOT/<HTTPDIR>/<name>. Names that climb out of ROOT are refused.
+/// The file a GET names: `ROOT/<HTTPDIR>/<name>`. Names that climb out of ROOT are refused.
 fn served_path(root: &Path, httpdir: Option<&str>, name: &[u8]) -> Option<PathBuf> {
     let name = std::str::from_utf8(name).ok()?;
     let mut path = root.to_path_buf();

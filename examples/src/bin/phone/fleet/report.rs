@@ -64,7 +64,7 @@ pub struct View<'a> {
 }
 
 /// A phone that reached `--until` within this long of its start did it without a
-/// retransmission (for [`write`]'s window rate).
+/// retransmission (for [`write()`]'s window rate).
 const FIRST_TRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn secs(t0: Instant, t: Instant) -> f64 {
