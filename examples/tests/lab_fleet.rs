@@ -194,7 +194,10 @@ fn fifty_phones_boot_to_registered() {
         secs(120),
     );
     assert!(
-        check.success() && check.stdout.contains(&format!("checked={COUNT} ok={COUNT} ")),
+        check.success()
+            && check
+                .stdout
+                .contains(&format!("checked={COUNT} ok={COUNT} ")),
         "fleet-check: {}{}",
         check.stdout,
         check.stderr
