@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod boot;
 mod dhcp;
+mod dot1x;
 mod files;
 mod firmware;
 mod fleet;
@@ -46,6 +47,8 @@ enum Command {
     Scep(scep::Args),
     /// Register with SIP controllers, with failover and refresh.
     Register(register::Args),
+    /// Authenticate the port with 802.1X (EAP-MD5 or EAP-TLS) against the switch.
+    Dot1x(dot1x::Args),
     /// Run the file stage: fetch the upgrade script, settings and software.
     Files(files::Args),
     /// Firmware image signing tools for admins and the lab.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Settings(cmd) => settings::run(cmd),
         Command::Dhcp(args) => dhcp::run(args),
+        Command::Dot1x(args) => dot1x::run(args),
         Command::Scep(args) => scep::run(args),
         Command::Register(args) => register::run(args),
         Command::Files(args) => files::run(args),
