@@ -28,8 +28,21 @@ const AUTH: [u8; 6] = [2, 0xaa, 0, 0, 0, 1];
 enum Op {
     Wait(u16),
     WaitToDeadline,
-    Request { id: u8, kind: u8, data: Vec<u8>, other: bool, multicast: bool },
-    TlsRequest { id: u8, l: bool, m: bool, s: bool, len: u32, data: Vec<u8> },
+    Request {
+        id: u8,
+        kind: u8,
+        data: Vec<u8>,
+        other: bool,
+        multicast: bool,
+    },
+    TlsRequest {
+        id: u8,
+        l: bool,
+        m: bool,
+        s: bool,
+        len: u32,
+        data: Vec<u8>,
+    },
     Success(u8),
     Failure(u8),
     Raw(Vec<u8>, bool),
@@ -102,20 +115,49 @@ fuzz_target!(|run: Run| {
                     t.advance(d);
                 }
             }
-            Op::Request { id, kind, data, other, multicast } => {
-                let p = Packet::Request { id: *id, method: EapType::from_u8(*kind), data };
+            Op::Request {
+                id,
+                kind,
+                data,
+                other,
+                multicast,
+            } => {
+                let p = Packet::Request {
+                    id: *id,
+                    method: EapType::from_u8(*kind),
+                    data,
+                };
                 let bytes = eapol::eap_packet(&p.to_bytes());
                 t.input(Input::Receive(now, link(*other, *multicast), &bytes));
             }
-            Op::TlsRequest { id, l, m, s, len, data } => {
+            Op::TlsRequest {
+                id,
+                l,
+                m,
+                s,
+                len,
+                data,
+            } => {
                 let d = TlsData {
-                    flags: TlsFlags { length_included: *l, more_fragments: *m, start: *s },
+                    flags: TlsFlags {
+                        length_included: *l,
+                        more_fragments: *m,
+                        start: *s,
+                    },
                     message_length: l.then_some(*len),
                     data,
                 }
                 .to_bytes();
-                let p = Packet::Request { id: *id, method: EapType::Tls, data: &d };
-                t.input(Input::Receive(now, link(false, true), &eapol::eap_packet(&p.to_bytes())));
+                let p = Packet::Request {
+                    id: *id,
+                    method: EapType::Tls,
+                    data: &d,
+                };
+                t.input(Input::Receive(
+                    now,
+                    link(false, true),
+                    &eapol::eap_packet(&p.to_bytes()),
+                ));
             }
             Op::Success(id) => {
                 let b = eapol::eap_packet(&Packet::Success { id: *id }.to_bytes());

@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let again = frame.to_bytes();
-    assert_eq!(&data[..again.len()], &again[..], "EAPOL re-encodes to its input");
+    assert_eq!(
+        &data[..again.len()],
+        &again[..],
+        "EAPOL re-encodes to its input"
+    );
     assert_eq!(Eapol::parse(&again), Ok(frame));
     if frame.packet_type != PacketType::EapPacket {
         return;
@@ -22,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let bytes = packet.to_bytes();
     if let Packet::Request { .. } | Packet::Response { .. } = packet {
-        assert_eq!(&frame.body[..bytes.len()], &bytes[..], "EAP re-encodes to its input");
+        assert_eq!(
+            &frame.body[..bytes.len()],
+            &bytes[..],
+            "EAP re-encodes to its input"
+        );
     } else {
         // Success and Failure are the header alone (RFC 3748 §4.2): type data past it is dropped.
         assert_eq!(bytes.len(), 4);

@@ -113,8 +113,8 @@ fn config(args: &Args, mac: Mac) -> anyhow::Result<Config> {
         if let Some(i) = &args.identity {
             c.tls_identity = substitute(i, &subst);
         }
-        let key = PrivateKeyDer::from_pem_file(key)
-            .with_context(|| format!("{}", key.display()))?;
+        let key =
+            PrivateKeyDer::from_pem_file(key).with_context(|| format!("{}", key.display()))?;
         let mut trusted = Vec::new();
         for ca in &args.ca {
             trusted.extend(read_pem_certs(ca)?);
@@ -158,7 +158,10 @@ fn run_inner(args: &Args) -> anyhow::Result<ExitCode> {
     let mut m = Supplicant::new(config, clock.now());
     let mut events = Events::with_capacity(8);
     let mut buf = vec![0u8; 4096];
-    println!("802.1X: {} ({mac}), DOT1XSTAT={}", args.iface, args.dot1xstat);
+    println!(
+        "802.1X: {} ({mac}), DOT1XSTAT={}",
+        args.iface, args.dot1xstat
+    );
     loop {
         // Drain the machine.
         let deadline = loop {
