@@ -215,7 +215,7 @@ impl harness::Peer<Boot<ChaCha20Rng>> for Friendly {
                     dhcp_answer(&m, kind, 100, &[]),
                 )]
             }
-            Transmit::Dhcp(_) => Vec::new(),
+            Transmit::Dhcp(_) | Transmit::Dns(_) => Vec::new(),
             Transmit::Files(h) => {
                 let peer = Peer::Files(files::Peer::Conn(h.conn));
                 match &h.action {

@@ -29,6 +29,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         if let Some(s) = &self.record.slots {
             cfg.record = s.clone();
         }
+        self.dns.files_restarted();
         let stage = FileStage::new(cfg, store, self.rng.fork(), self.now);
         self.files = Some(Box::new(stage));
         self.step = Step::Files;

@@ -22,6 +22,7 @@
 //! transport fact comes back on the matching [`Peer`].
 
 pub mod display;
+mod dns;
 mod handoff;
 mod link;
 mod network;
@@ -112,6 +113,9 @@ pub enum Peer {
     Scep(phone_http::ConnId),
     /// A SIP controller, by index ([`Transmit::Sip`]).
     Sip(usize),
+    /// A DNS server, by address: a datagram from its port 53, or a [`Transmit::Dns`] that
+    /// could not be sent.
+    Dns(Ipv4Addr),
     /// The line interface's LLDP frames (ethertype 0x88cc, untagged): a frame received (its
     /// LLDPDU, after the Ethernet header), or a [`Transmit::Lldp`] that could not be sent.
     Lldp,
@@ -144,6 +148,9 @@ pub enum Transmit {
     /// SCEP CA and presents the SCEP certificate, both in [`Boot::record`]); report on
     /// [`Peer::Sip`].
     Sip(phone_sip_reg::Transmit),
+    /// A DNS query (spec/link.md §3): one UDP datagram to `server` port 53 from a socket of
+    /// the phone's; report answers and send failures on [`Peer::Dns`].
+    Dns(phone_dns::Transmit),
     /// An LLDPDU: send it untagged on the line interface to `01:80:c2:00:00:0e` with
     /// ethertype 0x88cc (`phone_lldp::LLDP_MULTICAST`, `ETHERTYPE_LLDP`); report on
     /// [`Peer::Lldp`].
@@ -256,6 +263,7 @@ pub struct Boot<R: CryptoRng + SeedableRng> {
     files: Option<Box<FileStage<R>>>,
     scep: Option<ScepPhase<R>>,
     sip: Option<SipPhase<R>>,
+    dns: dns::DnsPhase<R>,
     settings: Store,
     vlan_rechecked: bool,
     reached: Vec<Stage>,
@@ -288,6 +296,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             files: None,
             scep: None,
             sip: None,
+            dns: dns::DnsPhase::new(),
             settings: Store::new(),
             vlan_rechecked: false,
             reached: Vec::new(),
@@ -401,6 +410,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         self.files = None;
         self.scep = None;
         self.sip = None;
+        self.dns = dns::DnsPhase::new();
         self.link.lldp = None;
         self.step = Step::Halted;
         self.event(Event::Restart);
@@ -439,6 +449,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                     s.client.handle_input(fact(input, i));
                 }
             }
+            Peer::Dns(server) => self.route_dns(input, server),
             Peer::Lldp => self.route_link(input),
         }
     }
@@ -464,11 +475,16 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 Output::Timeout(_) => {}
             }
         }
-        if let Some(f) = self.files.as_mut() {
+        // Host names (link.md §3): the resolver, and the connects kept back for it.
+        match self.poll_dns() {
+            Polled::Idle => {}
+            p => return p,
+        }
+        if !self.dns.files_waiting()
+            && let Some(f) = self.files.as_mut()
+        {
             match f.poll_output() {
-                Output::Transmit(files::Transmit::Http(t)) => {
-                    return Polled::Transmit(Transmit::Files(t));
-                }
+                Output::Transmit(files::Transmit::Http(t)) => return self.files_transmit(t),
                 Output::Transmit(files::Transmit::Flash(op)) => {
                     return Polled::Transmit(Transmit::Flash(op));
                 }
@@ -480,9 +496,11 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
                 Output::Timeout(_) => {}
             }
         }
-        if let Some(s) = self.scep.as_mut() {
+        if !self.dns.scep_waiting()
+            && let Some(s) = self.scep.as_mut()
+        {
             match s.enrollment.poll_output() {
-                Output::Transmit(t) => return Polled::Transmit(Transmit::Scep(t)),
+                Output::Transmit(t) => return self.scep_transmit(t),
                 Output::Event(e) => {
                     self.on_scep_event(e);
                     return Polled::Handled;
@@ -554,6 +572,7 @@ impl<R: CryptoRng + SeedableRng> Machine for Boot<R> {
                 if let Some(s) = self.sip.as_mut() {
                     s.client.handle_input(Input::Timeout(t));
                 }
+                self.dns.timeout(t);
             }
             Input::Receive(_, p, _)
             | Input::Completed(_, p)
@@ -593,9 +612,18 @@ impl<R: CryptoRng + SeedableRng> Machine for Boot<R> {
         at(self.network.dhcp.as_ref().and_then(Machine::poll_timeout));
         at(self.link_deadline());
         at(self.acd_deadline());
-        at(self.files.as_ref().and_then(|f| f.poll_timeout()));
-        at(self.scep.as_ref().and_then(|s| s.enrollment.poll_timeout()));
+        at(self
+            .files
+            .as_ref()
+            .filter(|_| !self.dns.files_waiting())
+            .and_then(|f| f.poll_timeout()));
+        at(self
+            .scep
+            .as_ref()
+            .filter(|_| !self.dns.scep_waiting())
+            .and_then(|s| s.enrollment.poll_timeout()));
         at(self.sip.as_ref().and_then(|s| s.client.poll_timeout()));
+        at(self.dns.poll_timeout());
         // A child's "due now" is at its own latest input; never earlier than ours.
         t.map(|d| d.max(self.now))
     }

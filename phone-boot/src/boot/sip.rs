@@ -97,6 +97,10 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
     }
 
     pub(super) fn launch_sip(&mut self, cfg: phone_sip_reg::Config) {
+        // Named controllers expand into their A records first (link.md §3).
+        let Some(cfg) = self.expand_controllers(cfg) else {
+            return;
+        };
         self.login.credentials = Some((cfg.user.clone(), cfg.password.clone().unwrap_or_default()));
         let client = phone_sip_reg::Client::new(cfg, self.rng.fork(), self.now);
         self.sip = Some(SipPhase { client });

@@ -283,6 +283,7 @@ fn run(
                 ) => conn = None,
                 Logged::Transmit(_, Transmit::Files(x)) => panic!("unexpected {x:?}"),
                 Logged::Transmit(_, Transmit::Scep(_)) => panic!("no SCEP configured"),
+                Logged::Transmit(_, Transmit::Dns(_)) => panic!("no host names configured"),
                 Logged::Transmit(_, Transmit::Sip(s)) => {
                     assert_eq!(s.target.host, "10.0.0.1");
                     let req = String::from_utf8(s.payload).unwrap();

@@ -66,6 +66,10 @@ pub enum Warning {
         /// Why.
         cause: phone_sip_reg::Failure,
     },
+    /// A host name did not resolve ([`phone_dns::Event::Failed`]: the server or controller it
+    /// names fails like an unreachable one), or a DNS server did not answer for it
+    /// ([`phone_dns::Event::ServerFailed`]: the next DNS server is asked).
+    Dns(phone_dns::Event),
 }
 
 impl fmt::Display for Warning {
@@ -94,6 +98,7 @@ impl fmt::Display for Warning {
             Warning::ControllerFailed { controller, cause } => {
                 write!(f, "controller {controller}: {cause}")
             }
+            Warning::Dns(e) => write!(f, "{e}"),
         }
     }
 }

@@ -567,6 +567,10 @@ fn write_peer(w: &mut Writer<'_>, p: Peer) {
             w.u8(5);
             w.usize(i);
         }
+        Peer::Dns(a) => {
+            w.u8(7);
+            w.addr(a);
+        }
         Peer::Lldp => w.u8(6),
     }
 }
@@ -727,6 +731,11 @@ fn write_transmit(w: &mut Writer<'_>, t: &Transmit) {
             });
             w.bytes(&s.payload);
         }
+        Transmit::Dns(d) => {
+            w.u8(7);
+            w.addr(d.server);
+            w.bytes(&d.payload);
+        }
         Transmit::Lldp(l) => {
             w.u8(6);
             w.bytes(&l.payload);
@@ -743,7 +752,7 @@ fn stage_code(s: Stage) -> u8 {
     }
 }
 
-const WARNING_KINDS: [WarningKind; 15] = [
+const WARNING_KINDS: [WarningKind; 16] = [
     WarningKind::Setting,
     WarningKind::OperatorSetting,
     WarningKind::LeaseLost,
@@ -759,6 +768,7 @@ const WARNING_KINDS: [WarningKind; 15] = [
     WarningKind::SipSetting,
     WarningKind::NoController,
     WarningKind::ControllerFailed,
+    WarningKind::Dns,
 ];
 
 fn write_event(w: &mut Writer<'_>, e: &EventRecord) {
@@ -1358,6 +1368,7 @@ fn read_peer(r: &mut Reader<'_, '_, '_>) -> Result<Peer> {
         3 => Peer::Files(files::Peer::Flash),
         4 => Peer::Scep(r.u32()?),
         5 => Peer::Sip(r.usize()?),
+        7 => Peer::Dns(r.addr()?),
         6 => Peer::Lldp,
         _ => return Err(r.bad("peer")),
     })
@@ -1490,6 +1501,10 @@ fn read_transmit(r: &mut Reader<'_, '_, '_>) -> Result<Transmit> {
                 payload: r.bytes()?,
             })
         }
+        7 => Transmit::Dns(phone_dns::Transmit {
+            server: r.addr()?,
+            payload: r.bytes()?,
+        }),
         6 => Transmit::Lldp(phone_lldp::Transmit {
             payload: r.bytes()?,
         }),

@@ -32,6 +32,7 @@ pub fn peer(p: Peer) -> String {
         Peer::Files(files::Peer::Flash) => "flash".into(),
         Peer::Scep(c) => format!("SCEP conn {c}"),
         Peer::Sip(i) => format!("SIP controller {i}"),
+        Peer::Dns(a) => format!("DNS {a}"),
         Peer::Lldp => "LLDP".into(),
     }
 }
@@ -175,6 +176,13 @@ pub fn transmit(t: &Transmit) -> String {
             excerpt(&s.payload)
         ),
         Transmit::Lldp(l) => format!("LLDP frame, {} bytes", l.payload.len()),
+        Transmit::Dns(d) => match phone_dns::Message::decode(&d.payload) {
+            Ok(m) => match m.questions.first() {
+                Some(q) => format!("DNS query {:#06x} for {} to {}", m.id, q.name, d.server),
+                None => format!("DNS query {:#06x} to {}", m.id, d.server),
+            },
+            Err(_) => format!("DNS {} bytes to {}", d.payload.len(), d.server),
+        },
     }
 }
 

@@ -380,6 +380,7 @@ pub enum WarningKind {
     SipSetting,
     NoController,
     ControllerFailed,
+    Dns,
 }
 
 impl WarningKind {
@@ -400,6 +401,7 @@ impl WarningKind {
             Warning::SipSetting { .. } => WarningKind::SipSetting,
             Warning::NoController => WarningKind::NoController,
             Warning::ControllerFailed { .. } => WarningKind::ControllerFailed,
+            Warning::Dns(_) => WarningKind::Dns,
         }
     }
 
@@ -582,6 +584,7 @@ fn transmit_weight(t: &Transmit) -> usize {
         Transmit::Flash(FlashOp::Commit(_)) => 256,
         Transmit::Flash(FlashOp::Erase { .. }) => 0,
         Transmit::Sip(s) => s.payload.len() + s.target.host.len(),
+        Transmit::Dns(d) => d.payload.len(),
         Transmit::Lldp(l) => l.payload.len(),
     }
 }

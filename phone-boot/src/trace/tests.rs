@@ -231,7 +231,9 @@ impl harness::Peer<Phone> for World {
                     bytes: answer,
                 }]
             }
-            Transmit::Dhcp(phone_dhcp::Transmit::Arp(_)) | Transmit::Lldp(_) => Vec::new(),
+            Transmit::Dhcp(phone_dhcp::Transmit::Arp(_)) | Transmit::Dns(_) | Transmit::Lldp(_) => {
+                Vec::new()
+            }
             Transmit::Files(h) => self.http(Peer::Files(files::Peer::Conn(h.conn)), h, false),
             Transmit::Scep(h) => self.http(Peer::Scep(h.conn), h, true),
             Transmit::Flash(op) => {

@@ -574,6 +574,10 @@ fn transmit(m: &mut Model, w: &mut Walk, now: Instant, t: &Transmit) {
                 tick(now, "LLDPDU".into(), detail, Tone::Minor, "lldp"),
             );
         }
+        Transmit::Dns(_) => {
+            // Host names are looked up on the network lane, repeated queries as one mark.
+            m.mark("DHCP", tick(now, "DNS".into(), detail, Tone::Minor, "dns"));
+        }
         Transmit::Files(h) | Transmit::Scep(h) => {
             let scep = matches!(t, Transmit::Scep(_));
             match &h.action {
