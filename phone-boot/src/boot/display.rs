@@ -21,6 +21,13 @@ pub enum Screen {
         /// Seconds since DHCP started.
         secs: u64,
     },
+    /// Stage 1 with DOT1XWAIT=1 (link.md §2, Decision 14), `802.1X: s secs`.
+    Dot1x {
+        /// Seconds since the supplicant started.
+        secs: u64,
+    },
+    /// Stage 1: EAP-Failure (Decision 14), `802.1X failed`.
+    Dot1xFailed,
     /// Row 6a: the Program softkey is offered (PROCSTAT=0).
     ProgramSoftkey,
     /// Row 6b, `VLAN ID = n`.
@@ -61,6 +68,8 @@ impl fmt::Display for Screen {
             Screen::Loading => f.write_str("Loading..."),
             Screen::Starting => f.write_str("Starting..."),
             Screen::Dhcp { secs } => write!(f, "DHCP: {secs} secs"),
+            Screen::Dot1x { secs } => write!(f, "802.1X: {secs} secs"),
+            Screen::Dot1xFailed => f.write_str("802.1X failed"),
             Screen::ProgramSoftkey => f.write_str("[Program]"),
             Screen::VlanId(v) => write!(f, "VLAN ID = {v}"),
             Screen::AddressConflict => f.write_str("Address conflict"),

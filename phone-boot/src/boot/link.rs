@@ -31,18 +31,40 @@
 //! 0 shuts the agent down (a last frame with TTL 0 when it had sent any), another value or
 //! interval starts a new agent.
 //!
-//! **802.1X** (link.md §2): the supplicant of `phone-dot1x` joins this phase as a second
-//! child next to [`LinkPhase::lldp`] (its own `Peer`/`Transmit` variants, EAPOL on the same
-//! line interface), and DOT1XWAIT holds [`Boot::start_network`] until it reports.
+//! **802.1X** (link.md §2, Decision 14): the `phone_dot1x::Supplicant` is made at power-on
+//! next to the LLDP agent, from the stored settings: DOT1XSTAT (0 off, 1 unicast EAPOL only, 2
+//! unicast and multicast), DOT1XEAPS (MD5, TLS; PEAP is out of scope and runs as MD5),
+//! DOT1XEAPTLSONLYWITHCERT, FORCE_DOT1XID / FORCE_DOT1XPSWD / FORCE_DOT1XID_TLS with
+//! `$MACADDR`, `$MACADDR_UPPER`, `$SERIALNO`, `$SERIALNO_UPPER` substituted. EAP-TLS presents
+//! the SCEP identity of an earlier boot ([`super::record::Identity`]: certificate and key) and
+//! verifies the server against the SCEP CA and the TRUSTCERTS files of the record.
+//!
+//! DOT1XWAIT=1 holds stage 2: DHCP starts only when the supplicant reports EAP-Success (or no
+//! authenticator after maxStart EAPOL-Starts, which IEEE 802.1X-2004 treats as authorized);
+//! meanwhile the display shows `802.1X: s secs`, once a second. An EAP-Failure shows
+//! `802.1X failed` and DHCP stays held; the supplicant tries again after heldPeriod (60 s).
+//! DOT1XWAIT 0 and 2 start DHCP at once; 802.1X completes alongside. Settings of the file
+//! stage that change DOT1X* apply at the next power-on.
+//!
+//! Not done yet: the prompts `802.1X ID:` / `802.1X Password:` when no credentials are set
+//! (the supplicant reports [`phone_dot1x::Event::Prompt`], which the boot only logs; the
+//! supplicant starts over after authPeriod), and keeping prompt answers in the record.
+//! Credentials come from the stored settings only, and never appear in an event, `Debug` or
+//! the trace (EAPOL frames carry the MD5 response, a hash, never the password).
 
 use alloc::format;
 use alloc::string::ToString;
 
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use phone_dot1x::{Substitution, Supplicant};
 use phone_lldp::{Agent, AgentConfig, Inventory, Mode, NetworkPolicy, VoicePolicy};
 use phone_sansio::{Input, Machine, Output};
 use phone_settings::Source;
 use rand_core::{CryptoRng, SeedableRng};
 
+use super::display::Screen;
 use super::{Boot, Event, Peer, Polled, Step, Transmit, fact};
 
 /// The LLDP-MED inventory's manufacturer (the DHCP vendor class is `ccp.avaya.com`, Decision 1).
@@ -62,6 +84,37 @@ pub(super) struct LinkPhase {
     /// A VLAN learned while the file stage ran: the stage 5 re-check must run for it even if
     /// it ran this boot already.
     recheck: bool,
+    /// The 802.1X supplicant; `None` with DOT1XSTAT 0.
+    pub(super) dot1x: Option<Supplicant>,
+    /// DOT1XWAIT=1 and 802.1X has not reported success yet: DHCP is held.
+    dot1x_hold: bool,
+    /// When the supplicant started and the next `802.1X: s secs` row, while DHCP is held.
+    dot1x_started: phone_sansio::Instant,
+    dot1x_tick: Option<phone_sansio::Instant>,
+}
+
+/// Base64 body of every PEM certificate block in `pem`, decoded (DER); bounded by the input.
+fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(b) = find(rest, BEGIN) {
+        let body = &rest[b + BEGIN.len()..];
+        let Some(e) = find(body, END) else { break };
+        let text: Vec<u8> = body[..e]
+            .iter()
+            .copied()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&text) {
+            out.push(der);
+        }
+        rest = &body[e + END.len()..];
+    }
+    out
 }
 
 /// LLDP_ENABLED and LLDP_XMIT_SECS in `settings` (defaults 2 and 30).
@@ -94,10 +147,138 @@ fn apply_lldp(policy: Option<VoicePolicy>, store: &mut phone_settings::Store) {
 
 impl<R: CryptoRng + SeedableRng> Boot<R> {
     /// Link-up at power-on: LLDP values of an earlier boot are dropped (they are learned
-    /// again), and the agent starts as the stored settings say.
+    /// again), and the agent and the supplicant start as the stored settings say.
     pub(super) fn start_link(&mut self) {
         apply_lldp(None, &mut self.settings);
         self.start_lldp();
+        self.start_dot1x();
+    }
+
+    /// Whether stage 1 holds DHCP back (DOT1XWAIT=1 until EAP-Success).
+    pub(super) fn link_holds_network(&self) -> bool {
+        self.link.dot1x_hold
+    }
+
+    /// The supplicant's configuration from the settings in force and the record.
+    fn dot1x_config(&self) -> phone_dot1x::Config {
+        let files = &self.config.files;
+        let s = &self.settings;
+        let mut c = phone_dot1x::Config::new(files.mac);
+        c.mode = s
+            .int("DOT1XSTAT")
+            .and_then(|v| u8::try_from(v).ok())
+            .and_then(phone_dot1x::Mode::from_setting)
+            .unwrap_or_default();
+        c.method = match s.str("DOT1XEAPS") {
+            Some(m) if m.eq_ignore_ascii_case("TLS") => phone_dot1x::Method::Tls,
+            _ => phone_dot1x::Method::Md5,
+        };
+        c.tls_only_with_cert = s.int("DOT1XEAPTLSONLYWITHCERT") != Some(0);
+        let with = Substitution {
+            mac: files.mac,
+            serial: files.serial.clone(),
+        };
+        let text = |name: &str| {
+            s.str(name)
+                .filter(|v| !v.is_empty())
+                .map(|v| phone_dot1x::substitute(v, &with))
+        };
+        c.identity = text("FORCE_DOT1XID");
+        c.password = text("FORCE_DOT1XPSWD").map(phone_dot1x::Secret::new);
+        if let Some(id) = text("FORCE_DOT1XID_TLS") {
+            c.tls_identity = id;
+        }
+        let mut tls = phone_dot1x::TlsConfig {
+            unix_time_at_origin: self.config.unix_at_zero.as_secs(),
+            ..phone_dot1x::TlsConfig::default()
+        };
+        if let Some(id) = &self.record.identity {
+            tls.certificate_chain = alloc::vec![id.certificate.clone()];
+            tls.private_key = id.key_pkcs8.clone();
+            tls.trusted.extend(id.ca.iter().cloned());
+        }
+        for (_, pem) in &self.record.trust_certs {
+            tls.trusted.extend(pem_certificates(pem));
+        }
+        if tls.has_identity() || !tls.trusted.is_empty() {
+            c.tls = Some(tls);
+        }
+        c
+    }
+
+    /// Makes the supplicant for the settings in force (none with DOT1XSTAT 0); DOT1XWAIT=1
+    /// holds DHCP until it reports.
+    fn start_dot1x(&mut self) {
+        let cfg = self.dot1x_config();
+        if cfg.mode == phone_dot1x::Mode::Off {
+            self.link.dot1x = None;
+            self.link.dot1x_hold = false;
+            return;
+        }
+        self.link.dot1x_hold = self.settings.int("DOT1XWAIT") == Some(1);
+        self.link.dot1x_started = self.now;
+        self.link.dot1x_tick = self.link.dot1x_hold.then_some(self.now);
+        self.link.dot1x = Some(Supplicant::new(cfg, self.now));
+    }
+
+    /// An EAPOL fact (`Peer::Eapol`).
+    pub(super) fn route_eapol(
+        &mut self,
+        input: Input<'_, Peer, super::Command<'_>>,
+        link: phone_dot1x::Link,
+    ) {
+        if let Some(s) = self.link.dot1x.as_mut() {
+            s.handle_input(fact(input, link));
+        }
+    }
+
+    /// The supplicant's next frame (taken now) or event, and the `802.1X: s secs` row while
+    /// DHCP is held.
+    fn poll_dot1x(&mut self) -> Polled {
+        if self.link.dot1x_hold
+            && let Some(tick) = self.link.dot1x_tick
+            && self.now >= tick
+        {
+            let secs = self
+                .now
+                .saturating_duration_since(self.link.dot1x_started)
+                .as_secs();
+            self.link.dot1x_tick = Some(
+                self.link
+                    .dot1x_started
+                    .saturating_add(Duration::from_secs(secs.saturating_add(1))),
+            );
+            self.display(Screen::Dot1x { secs });
+            return Polled::Handled;
+        }
+        let Some(s) = self.link.dot1x.as_mut() else {
+            return Polled::Idle;
+        };
+        match s.poll_output() {
+            Output::Transmit(t) => Polled::Transmit(Transmit::Eapol(t)),
+            Output::Event(e) => {
+                self.on_dot1x_event(e);
+                Polled::Handled
+            }
+            Output::Timeout(_) => Polled::Idle,
+        }
+    }
+
+    fn on_dot1x_event(&mut self, e: phone_dot1x::Event) {
+        match &e {
+            phone_dot1x::Event::Authorized { .. } | phone_dot1x::Event::NoAuthenticator => {
+                self.event(Event::Dot1x(e));
+                if core::mem::take(&mut self.link.dot1x_hold) {
+                    self.link.dot1x_tick = None;
+                    self.start_network();
+                }
+            }
+            phone_dot1x::Event::Failed => {
+                self.display(Screen::Dot1xFailed);
+                self.event(Event::Dot1x(e));
+            }
+            _ => self.event(Event::Dot1x(e)),
+        }
     }
 
     /// Makes the agent for the settings in force (none with LLDP_ENABLED 0).
@@ -194,15 +375,29 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         if let Some(a) = self.link.lldp.as_mut() {
             a.handle_input(Input::Timeout(now));
         }
+        if let Some(s) = self.link.dot1x.as_mut() {
+            s.handle_input(Input::Timeout(now));
+        }
     }
 
     /// The link-layer children's earliest deadline.
     pub(super) fn link_deadline(&self) -> Option<phone_sansio::Instant> {
-        self.link.lldp.as_ref().and_then(Machine::poll_timeout)
+        [
+            self.link.lldp.as_ref().and_then(Machine::poll_timeout),
+            self.link.dot1x.as_ref().and_then(Machine::poll_timeout),
+            self.link.dot1x_tick.filter(|_| self.link.dot1x_hold),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The agent's next frame (taken now, as the caller polls) or event.
     pub(super) fn poll_link(&mut self) -> Polled {
+        match self.poll_dot1x() {
+            Polled::Idle => {}
+            p => return p,
+        }
         self.sync_lldp();
         let Some(a) = self.link.lldp.as_mut() else {
             return Polled::Idle;
@@ -321,6 +516,12 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
     #[must_use]
     pub fn lldp_policy(&self) -> Option<VoicePolicy> {
         self.link.policy
+    }
+
+    /// The 802.1X supplicant, while it runs (DOT1XSTAT 1 or 2).
+    #[must_use]
+    pub fn supplicant(&self) -> Option<&Supplicant> {
+        self.link.dot1x.as_ref()
     }
 
     /// The LLDP agent, while it runs.

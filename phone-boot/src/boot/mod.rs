@@ -119,6 +119,10 @@ pub enum Peer {
     /// The line interface's LLDP frames (ethertype 0x88cc, untagged): a frame received (its
     /// LLDPDU, after the Ethernet header), or a [`Transmit::Lldp`] that could not be sent.
     Lldp,
+    /// The line interface's EAPOL frames (ethertype 0x888e): a frame received (its EAPOL PDU,
+    /// after the Ethernet header) with its sender and whether it came to a group address, or a
+    /// [`Transmit::Eapol`] that could not be sent.
+    Eapol(phone_dot1x::Link),
 }
 
 /// Something from the phone itself.
@@ -155,6 +159,9 @@ pub enum Transmit {
     /// ethertype 0x88cc (`phone_lldp::LLDP_MULTICAST`, `ETHERTYPE_LLDP`); report on
     /// [`Peer::Lldp`].
     Lldp(phone_lldp::Transmit),
+    /// An EAPOL PDU: send it untagged on the line interface to `destination` (the PAE group
+    /// address 01:80:c2:00:00:03) with ethertype 0x888e; report on [`Peer::Eapol`].
+    Eapol(phone_dot1x::Transmit),
 }
 
 /// What the boot reports.
@@ -197,6 +204,9 @@ pub enum Event {
     /// For the log: what the LLDP agent learned (a neighbour, the voice policy and its
     /// withdrawal). The policy's L2Q/L2QVLAN are already applied when this is reported.
     Lldp(phone_lldp::Event),
+    /// For the log: what the 802.1X supplicant reported (link.md §2). Credentials never
+    /// appear in it.
+    Dot1x(phone_dot1x::Event),
 }
 
 /// The boot's configuration: the phone's identity and what the operator forces.
@@ -322,7 +332,9 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         }
         // Stage 1 (link.md), then stage 2.
         b.start_link();
-        b.start_network();
+        if !b.link_holds_network() {
+            b.start_network();
+        }
         b
     }
 
@@ -412,6 +424,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
         self.sip = None;
         self.dns = dns::DnsPhase::new();
         self.link.lldp = None;
+        self.link.dot1x = None;
         self.step = Step::Halted;
         self.event(Event::Restart);
     }
@@ -451,6 +464,7 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             }
             Peer::Dns(server) => self.route_dns(input, server),
             Peer::Lldp => self.route_link(input),
+            Peer::Eapol(l) => self.route_eapol(input, l),
         }
     }
 

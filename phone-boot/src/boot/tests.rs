@@ -34,6 +34,8 @@ struct World {
     password: &'static str,
     /// Another host on the link that answers ARP probes for any address.
     arp_owner: Option<[u8; 6]>,
+    /// An 802.1X authenticator on the port (EAP-MD5), if any.
+    dot1x: Option<Authenticator>,
 }
 
 impl World {
@@ -53,6 +55,7 @@ impl World {
             slots,
             password: "pw",
             arp_owner: None,
+            dot1x: None,
         }
     }
 }
@@ -70,6 +73,10 @@ struct Transcript {
     arps: Vec<(phone_dhcp::ArpKind, usize)>,
     /// LLDPDUs sent, each with the number of events seen before it.
     lldp: Vec<(Vec<u8>, usize)>,
+    /// EAPOL PDUs sent, each with the number of events seen before it.
+    eapol: Vec<(Vec<u8>, usize)>,
+    /// DHCP messages sent, each with the number of events seen before it.
+    dhcp_at: Vec<usize>,
     end: Instant,
 }
 
@@ -200,6 +207,7 @@ fn run(
                     let m = Message::decode(&payload).unwrap();
                     let kind = m.message_type().unwrap();
                     t.dhcp.push(kind);
+                    t.dhcp_at.push(t.events.len());
                     if kind == MessageType::Request {
                         t.requested.push(m.options.iter().find_map(|o| match o {
                             DhcpOption::RequestedIpAddress(a) => Some(*a),
@@ -302,6 +310,13 @@ fn run(
                     owed.push_back(Owed::Receive(Peer::Sip(s.controller), answer.into_bytes()));
                 }
                 Logged::Transmit(_, Transmit::Lldp(l)) => t.lldp.push((l.payload, t.events.len())),
+                Logged::Transmit(_, Transmit::Eapol(e)) => {
+                    assert_eq!(e.destination, phone_dot1x::eapol::PAE_GROUP);
+                    if let Some(answer) = world.dot1x.as_mut().and_then(|a| a.answer(&e.payload)) {
+                        owed.push_back(Owed::Receive(Peer::Eapol(AUTHENTICATOR_LINK), answer));
+                    }
+                    t.eapol.push((e.payload, t.events.len()));
+                }
                 Logged::Transmit(_, Transmit::Flash(op)) => {
                     match &op {
                         FlashOp::Erase { slot, .. } => {
@@ -975,6 +990,496 @@ fn static_address_defended_then_lost() {
     assert!(boot.network().is_none());
 }
 
+// ---- Stage 1: the LLDP-MED agent composed by the boot (link.md §1, issue 14) ----
+
+const SWITCH: [u8; 6] = [0x02, 0x5e, 0x00, 0x00, 0x00, 0x01];
+
+/// The switch's LLDPDU (lldpd 1.0.16 as a Class IV network connectivity device): a voice
+/// policy tagged on `vlan` with priority 5 and DSCP 46 (more-servers.md §2), or none; `ttl` 0
+/// is its shutdown frame.
+fn switch_frame(vlan: Option<u16>, ttl: u16) -> Vec<u8> {
+    let mut f = phone_lldp::Lldpdu::new(
+        phone_lldp::Id::chassis_mac(SWITCH),
+        phone_lldp::Id::port_mac(SWITCH),
+        ttl,
+    );
+    if ttl > 0 {
+        f.system_name = Some("vr-switch".into());
+        f.med_capabilities = Some(phone_lldp::MedCapabilities {
+            capabilities: 0x003f,
+            device_type: 4,
+        });
+        if let Some(v) = vlan {
+            f.network_policies
+                .push(phone_lldp::NetworkPolicy::voice(true, v, 5, 46));
+        }
+    }
+    f.encode().unwrap()
+}
+
+/// A world whose upgrade script flashes nothing (the boot goes straight on to SIP).
+fn world_without_firmware() -> World {
+    let mut w = World::new();
+    w.files
+        .insert("/96x1Supgrade.txt".into(), b"GET 46xxsettings.txt\n".to_vec());
+    w
+}
+
+fn lldp_config() -> BootConfig {
+    let mut cfg = config();
+    cfg.credentials = Some(("1001".into(), "pw".into()));
+    cfg
+}
+
+/// Feeds `frame` once, as soon as `when` holds.
+fn feed_lldp_when(
+    frame: Vec<u8>,
+    when: impl Fn(&Transcript) -> bool,
+) -> impl FnMut(&mut harness::Transcript<Boot<ChaCha20Rng>>, &Transcript) {
+    let mut sent = false;
+    move |h, t| {
+        if !sent && when(t) {
+            sent = true;
+            let now = h.now;
+            h.input(Input::Receive(now, Peer::Lldp, &frame));
+        }
+    }
+}
+
+fn lldp_events(t: &Transcript) -> Vec<phone_lldp::Event> {
+    t.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Lldp(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn l2qvlan(store: &phone_settings::Store) -> (Option<i64>, phone_settings::Source) {
+    let source = store
+        .get("L2QVLAN")
+        .map_or(phone_settings::Source::Default, |e| e.source);
+    (store.int("L2QVLAN").map(i64::from), source)
+}
+
+fn vlan_index(t: &Transcript, vid: u16) -> usize {
+    t.events
+        .iter()
+        .position(|e| *e == Event::Vlan(phone_dhcp::client::Vlan::Tagged(vid)))
+        .unwrap_or_else(|| panic!("no move to VLAN {vid}: {:?}", t.events))
+}
+
+/// LLDP_ENABLED 2 (the default): nothing is sent until the switch speaks; its voice policy,
+/// learned while DHCP still looks for an address, moves DHCP to VLAN 30 at once (`VLAN ID =
+/// 30`), L2Q/L2QVLAN come from LLDP, the phone answers with its MED inventory (fast start:
+/// the switch is MED-capable) and its address once it has one, advertising the VLAN in use.
+#[test]
+fn lldp_policy_during_dhcp_moves_to_the_voice_vlan_and_registers_there() {
+    let mut world = world_without_firmware();
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut {
+            let mut feed = feed_lldp_when(switch_frame(Some(30), 120), |t| !t.dhcp.is_empty());
+            let mut waited = false;
+            move |h: &mut harness::Transcript<Boot<ChaCha20Rng>>, t: &Transcript| {
+                feed(h, t);
+                // Once configured on the VLAN, let a second pass: the next frame carries the
+                // address (frames are at least 1 s apart).
+                let moved = t
+                    .events
+                    .iter()
+                    .position(|e| matches!(e, Event::Vlan(phone_dhcp::client::Vlan::Tagged(_))));
+                let configured = moved.is_some_and(|m| {
+                    t.events[m..]
+                        .iter()
+                        .any(|e| matches!(e, Event::Configure(_)))
+                });
+                if !waited && configured {
+                    waited = true;
+                    let later = h.now + Duration::from_millis(1500);
+                    h.input(Input::Timeout(later));
+                }
+            }
+        },
+    );
+    assert!(
+        matches!(t.events.last(), Some(Event::Reached(Stage::Registered))),
+        "{:?}",
+        t.events
+    );
+    let first_lldp = t.lldp.first().map(|(_, i)| *i).unwrap();
+    let learned = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Lldp(phone_lldp::Event::VoicePolicy { .. })))
+        .unwrap();
+    // Nothing sent before the switch's frame (LLDP_ENABLED 2).
+    assert!(first_lldp > 0 && first_lldp >= learned.saturating_sub(1), "{first_lldp} {learned}");
+    assert_eq!(
+        lldp_events(&t)
+            .into_iter()
+            .filter(|e| matches!(e, phone_lldp::Event::VoicePolicy { .. }))
+            .collect::<Vec<_>>(),
+        [phone_lldp::Event::VoicePolicy {
+            vlan: 30,
+            tagged: true,
+            priority: 5,
+            dscp: 46
+        }]
+    );
+    let moved = vlan_index(&t, 30);
+    assert!(moved > learned);
+    assert!(t.screens.iter().any(|s| s == "VLAN ID = 30"), "{:?}", t.screens);
+    // DHCP started again on the VLAN: a second DISCOVER after the move.
+    assert!(
+        t.dhcp.iter().filter(|m| **m == MessageType::Discover).count() >= 2,
+        "{:?}",
+        t.dhcp
+    );
+    // The phone's frames: MED Class III with its inventory; later ones carry its address and
+    // the voice VLAN it is on.
+    let frames: Vec<phone_lldp::Lldpdu> = t
+        .lldp
+        .iter()
+        .map(|(b, _)| phone_lldp::Lldpdu::decode(b).unwrap())
+        .collect();
+    let f0 = &frames[0];
+    assert_eq!(f0.chassis_id, phone_lldp::Id::chassis_mac(MAC));
+    assert_eq!(f0.ttl, 120);
+    assert_eq!(f0.med_capabilities.map(|m| m.device_type), Some(3));
+    assert_eq!(f0.inventory.model.as_deref(), Some("9611G"));
+    assert_eq!(f0.inventory.serial_number.as_deref(), Some("SN1"));
+    assert_eq!(f0.inventory.firmware_revision.as_deref(), Some("factory.bin"));
+    assert_eq!(f0.inventory.manufacturer.as_deref(), Some(link::MANUFACTURER));
+    assert_eq!(
+        f0.system_name.as_deref(),
+        Some(phone_dhcp::host_name(MAC).as_str())
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(
+        last.management_addresses.first().map(|a| a.address.clone()),
+        Some(PHONE.octets().to_vec()),
+        "{frames:?}"
+    );
+    assert_eq!(
+        last.voice_policy().map(|p| (p.tagged, p.vlan)),
+        Some((true, 30))
+    );
+}
+
+/// A policy learned while the file stage runs is laid over its result: the stage 5 re-check
+/// (after `Contacting Call Server...`) moves DHCP to the VLAN, the files run again there, and
+/// the boot registers; L2QVLAN is LLDP's even though the file stage began without it.
+#[test]
+fn lldp_policy_during_the_file_stage_moves_at_the_vlan_recheck() {
+    let mut world = world_without_firmware();
+    let mut boot_settings = None;
+    let frame = switch_frame(Some(30), 120);
+    let mut sent = false;
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            if !sent && !t.gets.is_empty() {
+                sent = true;
+                assert_eq!(h.machine.phase(), Phase::Files);
+                let now = h.now;
+                h.input(Input::Receive(now, Peer::Lldp, &frame));
+            }
+            boot_settings = Some(h.machine.settings().clone());
+        },
+    );
+    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    let contacting = position(&t, "Contacting Call Server...");
+    assert!(
+        t.screens[contacting..].iter().any(|s| s == "VLAN ID = 30"),
+        "{:?}",
+        t.screens
+    );
+    // The files ran twice: on the data VLAN, then on the voice VLAN.
+    assert_eq!(
+        t.gets.iter().filter(|g| *g == "/46xxsettings.txt").count(),
+        2,
+        "{:?}",
+        t.gets
+    );
+    let s = boot_settings.unwrap();
+    assert_eq!(l2qvlan(&s), (Some(30), phone_settings::Source::Lldp));
+    assert_eq!(s.int("L2Q"), Some(1));
+}
+
+/// A policy learned once registration runs restarts the boot from DHCP on the new VLAN (SIP
+/// stops and runs again there).
+#[test]
+fn lldp_policy_during_registration_moves_and_registers_again() {
+    let mut world = world_without_firmware();
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut feed_lldp_when(switch_frame(Some(30), 120), |t| {
+            t.screens.iter().any(|s| s == "Registering...")
+        }),
+    );
+    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    let moved = vlan_index(&t, 30);
+    let registering = position(&t, "Registering...");
+    assert!(t.events[moved..].contains(&Event::Deconfigure) || t.events[..moved].contains(&Event::Deconfigure));
+    assert!(
+        t.screens[registering + 1..]
+            .iter()
+            .any(|s| s.starts_with("DHCP: ")),
+        "back to DHCP after the move: {:?}",
+        t.screens
+    );
+}
+
+/// TTL 0 from the switch withdraws its values: L2Q/L2QVLAN no longer come from LLDP (the VLAN
+/// in use stays), reported as `PolicyWithdrawn`.
+#[test]
+fn lldp_ttl_zero_withdraws_the_values() {
+    let mut world = world_without_firmware();
+    let learn = switch_frame(Some(30), 120);
+    let bye = switch_frame(None, 0);
+    let mut step = 0;
+    let mut last = None;
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            let now = h.now;
+            if step == 0 && !t.dhcp.is_empty() {
+                step = 1;
+                h.input(Input::Receive(now, Peer::Lldp, &learn));
+            } else if step == 1 && t.screens.iter().any(|s| s == "Registering...") {
+                step = 2;
+                assert_eq!(h.machine.lldp_policy().map(|p| p.vlan), Some(30));
+                h.input(Input::Receive(now, Peer::Lldp, &bye));
+                last = Some(h.machine.settings().clone());
+                assert_eq!(h.machine.lldp_policy(), None);
+            }
+        },
+    );
+    assert_eq!(step, 2);
+    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    let ev = lldp_events(&t);
+    assert!(ev.contains(&phone_lldp::Event::PolicyWithdrawn), "{ev:?}");
+    let s = last.unwrap();
+    assert_ne!(l2qvlan(&s).1, phone_settings::Source::Lldp);
+    // Withdrawal does not move the phone back: one move only, none back to untagged.
+    let moves: Vec<&Event> = t
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Vlan(_)))
+        .collect();
+    let tagged = moves
+        .iter()
+        .position(|e| **e == Event::Vlan(phone_dhcp::client::Vlan::Tagged(30)))
+        .unwrap();
+    assert_eq!(moves.len(), tagged + 1, "{moves:?}");
+}
+
+/// Stored settings with LLDP_ENABLED 0: the agent never sends, and a switch's policy is
+/// ignored (no VLAN move, no LLDP values).
+#[test]
+fn lldp_disabled_sends_nothing_and_ignores_the_switch() {
+    let mut world = world_without_firmware();
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "0", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let mut world_files = world.files.clone();
+    world_files.insert(
+        "/46xxsettings.txt".into(),
+        b"SET SIPDOMAIN lab.test\nSET LLDP_ENABLED 0\n".to_vec(),
+    );
+    world.files = world_files;
+    let frame = switch_frame(Some(30), 120);
+    let mut fed_at = usize::MAX;
+    let (t, _) = run(
+        &mut world,
+        record,
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            // The switch speaks after every event of the boot.
+            if t.events.len() != fed_at {
+                fed_at = t.events.len();
+                let now = h.now;
+                h.input(Input::Receive(now, Peer::Lldp, &frame));
+            }
+        },
+    );
+    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
+    assert!(lldp_events(&t).is_empty());
+    assert!(
+        !t.events
+            .iter()
+            .any(|e| matches!(e, Event::Vlan(phone_dhcp::client::Vlan::Tagged(_)))),
+        "{:?}",
+        t.events
+    );
+}
+
+/// LLDP_ENABLED 1 in the stored settings: fast start at power-on (3 frames 1 s apart) before
+/// any frame from a switch. The settings file then says 0: the agent shuts down with a TTL 0
+/// frame once the file stage is over.
+#[test]
+fn lldp_enabled_fast_start_then_shutdown_by_the_settings_file() {
+    let mut world = world_without_firmware();
+    world.files.insert(
+        "/46xxsettings.txt".into(),
+        b"SET SIPDOMAIN lab.test\nSET LLDP_ENABLED 0\n".to_vec(),
+    );
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "1", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let (t, _) = run(
+        &mut world,
+        record,
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut no_input(),
+    );
+    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    let frames: Vec<phone_lldp::Lldpdu> = t
+        .lldp
+        .iter()
+        .map(|(b, _)| phone_lldp::Lldpdu::decode(b).unwrap())
+        .collect();
+    assert!(frames.len() >= 2, "{frames:?}");
+    let configured = t
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Configure(_)))
+        .unwrap();
+    assert!(
+        t.lldp[0].1 < configured && t.dhcp.len() > 1,
+        "sent at link-up, before DHCP is done"
+    );
+    assert!(frames[0].ttl > 0);
+    assert_eq!(frames.last().map(|f| f.ttl), Some(0), "shutdown frame last");
+}
+
+/// Commit on take through the boot: the agent's fast-start count moves only when the caller
+/// takes the frame; a frame reported failed on `Peer::Lldp` is sent again 1 s later with the
+/// same fast-start position.
+#[test]
+fn lldp_commit_on_take() {
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "1", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let t0 = Instant::from_secs(5);
+    let mut boot = Boot::new(lldp_config(), record, ChaCha20Rng::seed_from_u64(1), t0);
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
+    // Not polled: nothing moves, however often time is fed.
+    boot.handle_input(Input::Timeout(t0));
+    boot.handle_input(Input::Timeout(t0));
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
+    let mut taken = 0;
+    loop {
+        match boot.poll_output() {
+            Output::Transmit(Transmit::Lldp(_)) => {
+                taken += 1;
+                break;
+            }
+            Output::Transmit(_) | Output::Event(_) => {}
+            Output::Timeout(_) => break,
+        }
+    }
+    assert_eq!(taken, 1);
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(2));
+    // The frame could not be sent: retried 1 s later, still the second of three.
+    boot.handle_input(Input::TransportFailed(t0, Peer::Lldp));
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
+    let retry = t0 + Duration::from_secs(1);
+    assert!(boot.poll_timeout().is_some_and(|d| d <= retry));
+    boot.handle_input(Input::Timeout(retry));
+    let mut again = false;
+    for _ in 0..64 {
+        match boot.poll_output() {
+            Output::Transmit(Transmit::Lldp(_)) => {
+                again = true;
+                break;
+            }
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    assert!(again);
+    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(2));
+}
+
+/// Stored LLDP_ENABLED 0 and no file server answering: the boot goes on with the stored
+/// settings, so LLDP stays off after the file stage too (found by lab_lldp: the file stage's
+/// own store had the default 2 back).
+#[test]
+fn lldp_disabled_in_the_stored_settings_stays_off_without_a_file_server() {
+    let mut world = world_without_firmware();
+    world.http_up = false;
+    let mut store = phone_settings::Store::new();
+    store
+        .apply_set("LLDP_ENABLED", "0", phone_settings::Source::SettingsFile, 1)
+        .unwrap();
+    store
+        .apply_set("SIPDOMAIN", "lab.test", phone_settings::Source::SettingsFile, 2)
+        .unwrap();
+    let record = Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let frame = switch_frame(Some(30), 120);
+    let mut fed_at = usize::MAX;
+    let (t, _) = run(
+        &mut world,
+        record,
+        Instant::from_secs(1),
+        lldp_config(),
+        &[],
+        &mut |h, t| {
+            // The switch speaks after every event of the boot.
+            if t.events.len() != fed_at {
+                fed_at = t.events.len();
+                let now = h.now;
+                h.input(Input::Receive(now, Peer::Lldp, &frame));
+            }
+        },
+    );
+    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
+    assert!(lldp_events(&t).is_empty());
+}
+
 fn pem_certs(tags: &[&str]) -> Vec<u8> {
     tags.iter()
         .map(|t| format!("-----BEGIN CERTIFICATE-----\n{t}\n-----END CERTIFICATE-----\n"))
@@ -1141,537 +1646,307 @@ fn rebooting_keeps_an_unexpired_stored_lease_when_the_server_is_silent() {
     assert!(configured.is_empty(), "{configured:?}");
 }
 
-// ---- Stage 1: the LLDP-MED agent composed by the boot (link.md §1, issue 14) ----
+// --- 802.1X at stage 1 (link.md §2, Decision 14) ---------------------------------------------
 
-const SWITCH: [u8; 6] = [0x02, 0x5e, 0x00, 0x00, 0x00, 0x01];
+/// The authenticator's port, sending to the phone's own MAC (hostapd `use_pae_group_addr=0`).
+const AUTHENTICATOR_LINK: phone_dot1x::Link = phone_dot1x::Link {
+    source: [0x02, 0xaa, 0, 0, 0, 1],
+    multicast: false,
+};
+const CHALLENGE: [u8; 16] = *b"0123456789abcdef";
 
-/// The switch's LLDPDU (lldpd 1.0.16 as a Class IV network connectivity device): a voice
-/// policy tagged on `vlan` with priority 5 and DSCP 46 (more-servers.md §2), or none; `ttl` 0
-/// is its shutdown frame.
-fn switch_frame(vlan: Option<u16>, ttl: u16) -> Vec<u8> {
-    let mut f = phone_lldp::Lldpdu::new(
-        phone_lldp::Id::chassis_mac(SWITCH),
-        phone_lldp::Id::port_mac(SWITCH),
-        ttl,
-    );
-    if ttl > 0 {
-        f.system_name = Some("vr-switch".into());
-        f.med_capabilities = Some(phone_lldp::MedCapabilities {
-            capabilities: 0x003f,
-            device_type: 4,
-        });
-        if let Some(v) = vlan {
-            f.network_policies
-                .push(phone_lldp::NetworkPolicy::voice(true, v, 5, 46));
+/// An EAP-MD5 authenticator with its internal EAP server: one user.
+struct Authenticator {
+    identity: &'static str,
+    password: &'static str,
+    /// EAPOL-Starts left unanswered first (a slow switch).
+    ignore_starts: usize,
+    /// Identities the phone sent.
+    identities: Vec<String>,
+    /// Successes and failures sent.
+    results: Vec<bool>,
+}
+
+impl Authenticator {
+    fn new(identity: &'static str, password: &'static str) -> Self {
+        Authenticator {
+            identity,
+            password,
+            ignore_starts: 0,
+            identities: Vec::new(),
+            results: Vec::new(),
         }
     }
-    f.encode().unwrap()
-}
 
-/// A world whose upgrade script flashes nothing (the boot goes straight on to SIP).
-fn world_without_firmware() -> World {
-    let mut w = World::new();
-    w.files.insert(
-        "/96x1Supgrade.txt".into(),
-        b"GET 46xxsettings.txt\n".to_vec(),
-    );
-    w
-}
-
-fn lldp_config() -> BootConfig {
-    let mut cfg = config();
-    cfg.credentials = Some(("1001".into(), "pw".into()));
-    cfg
-}
-
-/// Feeds `frame` once, as soon as `when` holds.
-fn feed_lldp_when(
-    frame: Vec<u8>,
-    when: impl Fn(&Transcript) -> bool,
-) -> impl FnMut(&mut harness::Transcript<Boot<ChaCha20Rng>>, &Transcript) {
-    let mut sent = false;
-    move |h, t| {
-        if !sent && when(t) {
-            sent = true;
-            let now = h.now;
-            h.input(Input::Receive(now, Peer::Lldp, &frame));
-        }
+    /// The EAPOL frame it answers `payload` with.
+    fn answer(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        use phone_dot1x::eap::{EapType, Md5Challenge, Packet};
+        use phone_dot1x::eapol::{self, Eapol, PacketType};
+        let f = Eapol::parse(payload).unwrap();
+        let eap = match f.packet_type {
+            PacketType::Start if self.ignore_starts > 0 => {
+                self.ignore_starts -= 1;
+                return None;
+            }
+            PacketType::Start => Packet::Request {
+                id: 1,
+                method: EapType::Identity,
+                data: b"",
+            }
+            .to_bytes(),
+            PacketType::EapPacket => match Packet::parse(f.body).unwrap() {
+                Packet::Response {
+                    id,
+                    method: EapType::Identity,
+                    data,
+                } => {
+                    self.identities
+                        .push(String::from_utf8(data.to_vec()).unwrap());
+                    let c = Md5Challenge {
+                        value: &CHALLENGE,
+                        name: b"",
+                    }
+                    .to_bytes();
+                    Packet::Request {
+                        id: id + 1,
+                        method: EapType::Md5Challenge,
+                        data: &c,
+                    }
+                    .to_bytes()
+                }
+                Packet::Response {
+                    id,
+                    method: EapType::Md5Challenge,
+                    data,
+                } => {
+                    let c = Md5Challenge::parse(data).unwrap();
+                    let want =
+                        phone_dot1x::eap::md5_response(id, self.password.as_bytes(), &CHALLENGE);
+                    let ok = c.value == want
+                        && self.identities.last().map(String::as_str) == Some(self.identity);
+                    self.results.push(ok);
+                    if ok {
+                        Packet::Success { id }.to_bytes()
+                    } else {
+                        Packet::Failure { id }.to_bytes()
+                    }
+                }
+                other => panic!("unexpected EAP {other:?}"),
+            },
+            other => panic!("unexpected EAPOL {other:?}"),
+        };
+        Some(eapol::eap_packet(&eap))
     }
 }
 
-fn lldp_events(t: &Transcript) -> Vec<phone_lldp::Event> {
+/// A record whose stored settings turn 802.1X on (DOT1XSTAT 1, MD5) with these credentials.
+fn dot1x_record(wait: u8, password: &str) -> Record {
+    let mut store = phone_settings::Store::new();
+    for (n, v) in [
+        ("DOT1XSTAT", "1"),
+        ("DOT1XWAIT", &*format!("{wait}")),
+        ("FORCE_DOT1XID", "ph-$MACADDR"),
+        ("FORCE_DOT1XPSWD", password),
+    ] {
+        store
+            .apply_set(n, v, phone_settings::Source::SettingsFile, 1)
+            .unwrap();
+    }
+    Record {
+        settings: Some(store.encode()),
+        ..Record::default()
+    }
+}
+
+fn dot1x_events(t: &Transcript) -> Vec<(usize, phone_dot1x::Event)> {
     t.events
         .iter()
-        .filter_map(|e| match e {
-            Event::Lldp(l) => Some(l.clone()),
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            Event::Dot1x(d) => Some((i, d.clone())),
             _ => None,
         })
         .collect()
 }
 
-fn l2qvlan(store: &phone_settings::Store) -> (Option<i64>, phone_settings::Source) {
-    let source = store
-        .get("L2QVLAN")
-        .map_or(phone_settings::Source::Default, |e| e.source);
-    (store.int("L2QVLAN").map(i64::from), source)
-}
-
-fn vlan_index(t: &Transcript, vid: u16) -> usize {
-    t.events
-        .iter()
-        .position(|e| *e == Event::Vlan(phone_dhcp::client::Vlan::Tagged(vid)))
-        .unwrap_or_else(|| panic!("no move to VLAN {vid}: {:?}", t.events))
-}
-
-/// LLDP_ENABLED 2 (the default): nothing is sent until the switch speaks; its voice policy,
-/// learned while DHCP still looks for an address, moves DHCP to VLAN 30 at once (`VLAN ID =
-/// 30`), L2Q/L2QVLAN come from LLDP, the phone answers with its MED inventory (fast start:
-/// the switch is MED-capable) and its address once it has one, advertising the VLAN in use.
+/// DOT1XWAIT=1: DHCP is held until EAP-Success, the display counts `802.1X: s secs` meanwhile
+/// (the switch ignores the first EAPOL-Start, so the second one 30 s later is answered), the
+/// identity has `$MACADDR` substituted, and the boot then goes on to registration.
 #[test]
-fn lldp_policy_during_dhcp_moves_to_the_voice_vlan_and_registers_there() {
+fn dot1xwait_1_holds_dhcp_until_eap_success() {
     let mut world = world_without_firmware();
+    let mut auth = Authenticator::new("ph-0024d7e42e98", "s3cret");
+    auth.ignore_starts = 1;
+    world.dot1x = Some(auth);
     let (t, _) = run(
         &mut world,
-        Record::default(),
+        dot1x_record(1, "s3cret"),
         Instant::from_secs(1),
-        lldp_config(),
-        &[],
-        &mut {
-            let mut feed = feed_lldp_when(switch_frame(Some(30), 120), |t| !t.dhcp.is_empty());
-            let mut waited = false;
-            move |h: &mut harness::Transcript<Boot<ChaCha20Rng>>, t: &Transcript| {
-                feed(h, t);
-                // Once configured on the VLAN, let a second pass: the next frame carries the
-                // address (frames are at least 1 s apart).
-                let moved = t
-                    .events
-                    .iter()
-                    .position(|e| matches!(e, Event::Vlan(phone_dhcp::client::Vlan::Tagged(_))));
-                let configured = moved.is_some_and(|m| {
-                    t.events[m..]
-                        .iter()
-                        .any(|e| matches!(e, Event::Configure(_)))
-                });
-                if !waited && configured {
-                    waited = true;
-                    let later = h.now + Duration::from_millis(1500);
-                    h.input(Input::Timeout(later));
-                }
-            }
-        },
-    );
-    assert!(
-        matches!(t.events.last(), Some(Event::Reached(Stage::Registered))),
-        "{:?}",
-        t.events
-    );
-    let first_lldp = t.lldp.first().map(|(_, i)| *i).unwrap();
-    let learned = t
-        .events
-        .iter()
-        .position(|e| matches!(e, Event::Lldp(phone_lldp::Event::VoicePolicy { .. })))
-        .unwrap();
-    // Nothing sent before the switch's frame (LLDP_ENABLED 2).
-    assert!(
-        first_lldp > 0 && first_lldp >= learned.saturating_sub(1),
-        "{first_lldp} {learned}"
-    );
-    assert_eq!(
-        lldp_events(&t)
-            .into_iter()
-            .filter(|e| matches!(e, phone_lldp::Event::VoicePolicy { .. }))
-            .collect::<Vec<_>>(),
-        [phone_lldp::Event::VoicePolicy {
-            vlan: 30,
-            tagged: true,
-            priority: 5,
-            dscp: 46
-        }]
-    );
-    let moved = vlan_index(&t, 30);
-    assert!(moved > learned);
-    assert!(
-        t.screens.iter().any(|s| s == "VLAN ID = 30"),
-        "{:?}",
-        t.screens
-    );
-    // DHCP started again on the VLAN: a second DISCOVER after the move.
-    assert!(
-        t.dhcp
-            .iter()
-            .filter(|m| **m == MessageType::Discover)
-            .count()
-            >= 2,
-        "{:?}",
-        t.dhcp
-    );
-    // The phone's frames: MED Class III with its inventory; later ones carry its address and
-    // the voice VLAN it is on.
-    let frames: Vec<phone_lldp::Lldpdu> = t
-        .lldp
-        .iter()
-        .map(|(b, _)| phone_lldp::Lldpdu::decode(b).unwrap())
-        .collect();
-    let f0 = &frames[0];
-    assert_eq!(f0.chassis_id, phone_lldp::Id::chassis_mac(MAC));
-    assert_eq!(f0.ttl, 120);
-    assert_eq!(f0.med_capabilities.map(|m| m.device_type), Some(3));
-    assert_eq!(f0.inventory.model.as_deref(), Some("9611G"));
-    assert_eq!(f0.inventory.serial_number.as_deref(), Some("SN1"));
-    assert_eq!(
-        f0.inventory.firmware_revision.as_deref(),
-        Some("factory.bin")
-    );
-    assert_eq!(
-        f0.inventory.manufacturer.as_deref(),
-        Some(link::MANUFACTURER)
-    );
-    assert_eq!(
-        f0.system_name.as_deref(),
-        Some(phone_dhcp::host_name(MAC).as_str())
-    );
-    let last = frames.last().unwrap();
-    assert_eq!(
-        last.management_addresses.first().map(|a| a.address.clone()),
-        Some(PHONE.octets().to_vec()),
-        "{frames:?}"
-    );
-    assert_eq!(
-        last.voice_policy().map(|p| (p.tagged, p.vlan)),
-        Some((true, 30))
-    );
-}
-
-/// A policy learned while the file stage runs is laid over its result: the stage 5 re-check
-/// (after `Contacting Call Server...`) moves DHCP to the VLAN, the files run again there, and
-/// the boot registers; L2QVLAN is LLDP's even though the file stage began without it.
-#[test]
-fn lldp_policy_during_the_file_stage_moves_at_the_vlan_recheck() {
-    let mut world = world_without_firmware();
-    let mut boot_settings = None;
-    let frame = switch_frame(Some(30), 120);
-    let mut sent = false;
-    let (t, _) = run(
-        &mut world,
-        Record::default(),
-        Instant::from_secs(1),
-        lldp_config(),
-        &[],
-        &mut |h, t| {
-            if !sent && !t.gets.is_empty() {
-                sent = true;
-                assert_eq!(h.machine.phase(), Phase::Files);
-                let now = h.now;
-                h.input(Input::Receive(now, Peer::Lldp, &frame));
-            }
-            boot_settings = Some(h.machine.settings().clone());
-        },
-    );
-    assert!(matches!(
-        t.events.last(),
-        Some(Event::Reached(Stage::Registered))
-    ));
-    let contacting = position(&t, "Contacting Call Server...");
-    assert!(
-        t.screens[contacting..].iter().any(|s| s == "VLAN ID = 30"),
-        "{:?}",
-        t.screens
-    );
-    // The files ran twice: on the data VLAN, then on the voice VLAN.
-    assert_eq!(
-        t.gets.iter().filter(|g| *g == "/46xxsettings.txt").count(),
-        2,
-        "{:?}",
-        t.gets
-    );
-    let s = boot_settings.unwrap();
-    assert_eq!(l2qvlan(&s), (Some(30), phone_settings::Source::Lldp));
-    assert_eq!(s.int("L2Q"), Some(1));
-}
-
-/// A policy learned once registration runs restarts the boot from DHCP on the new VLAN (SIP
-/// stops and runs again there).
-#[test]
-fn lldp_policy_during_registration_moves_and_registers_again() {
-    let mut world = world_without_firmware();
-    let (t, _) = run(
-        &mut world,
-        Record::default(),
-        Instant::from_secs(1),
-        lldp_config(),
-        &[],
-        &mut feed_lldp_when(switch_frame(Some(30), 120), |t| {
-            t.screens.iter().any(|s| s == "Registering...")
-        }),
-    );
-    assert!(matches!(
-        t.events.last(),
-        Some(Event::Reached(Stage::Registered))
-    ));
-    let moved = vlan_index(&t, 30);
-    let registering = position(&t, "Registering...");
-    assert!(
-        t.events[moved..].contains(&Event::Deconfigure)
-            || t.events[..moved].contains(&Event::Deconfigure)
-    );
-    assert!(
-        t.screens[registering + 1..]
-            .iter()
-            .any(|s| s.starts_with("DHCP: ")),
-        "back to DHCP after the move: {:?}",
-        t.screens
-    );
-}
-
-/// TTL 0 from the switch withdraws its values: L2Q/L2QVLAN no longer come from LLDP (the VLAN
-/// in use stays), reported as `PolicyWithdrawn`.
-#[test]
-fn lldp_ttl_zero_withdraws_the_values() {
-    let mut world = world_without_firmware();
-    let learn = switch_frame(Some(30), 120);
-    let bye = switch_frame(None, 0);
-    let mut step = 0;
-    let mut last = None;
-    let (t, _) = run(
-        &mut world,
-        Record::default(),
-        Instant::from_secs(1),
-        lldp_config(),
-        &[],
-        &mut |h, t| {
-            let now = h.now;
-            if step == 0 && !t.dhcp.is_empty() {
-                step = 1;
-                h.input(Input::Receive(now, Peer::Lldp, &learn));
-            } else if step == 1 && t.screens.iter().any(|s| s == "Registering...") {
-                step = 2;
-                assert_eq!(h.machine.lldp_policy().map(|p| p.vlan), Some(30));
-                h.input(Input::Receive(now, Peer::Lldp, &bye));
-                last = Some(h.machine.settings().clone());
-                assert_eq!(h.machine.lldp_policy(), None);
-            }
-        },
-    );
-    assert_eq!(step, 2);
-    assert!(matches!(
-        t.events.last(),
-        Some(Event::Reached(Stage::Registered))
-    ));
-    let ev = lldp_events(&t);
-    assert!(ev.contains(&phone_lldp::Event::PolicyWithdrawn), "{ev:?}");
-    let s = last.unwrap();
-    assert_ne!(l2qvlan(&s).1, phone_settings::Source::Lldp);
-    // Withdrawal does not move the phone back: one move only, none back to untagged.
-    let moves: Vec<&Event> = t
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Vlan(_)))
-        .collect();
-    let tagged = moves
-        .iter()
-        .position(|e| **e == Event::Vlan(phone_dhcp::client::Vlan::Tagged(30)))
-        .unwrap();
-    assert_eq!(moves.len(), tagged + 1, "{moves:?}");
-}
-
-/// Stored settings with LLDP_ENABLED 0: the agent never sends, and a switch's policy is
-/// ignored (no VLAN move, no LLDP values).
-#[test]
-fn lldp_disabled_sends_nothing_and_ignores_the_switch() {
-    let mut world = world_without_firmware();
-    let mut store = phone_settings::Store::new();
-    store
-        .apply_set("LLDP_ENABLED", "0", phone_settings::Source::SettingsFile, 1)
-        .unwrap();
-    let record = Record {
-        settings: Some(store.encode()),
-        ..Record::default()
-    };
-    let mut world_files = world.files.clone();
-    world_files.insert(
-        "/46xxsettings.txt".into(),
-        b"SET SIPDOMAIN lab.test\nSET LLDP_ENABLED 0\n".to_vec(),
-    );
-    world.files = world_files;
-    let frame = switch_frame(Some(30), 120);
-    let mut fed_at = usize::MAX;
-    let (t, _) = run(
-        &mut world,
-        record,
-        Instant::from_secs(1),
-        lldp_config(),
-        &[],
-        &mut |h, t| {
-            // The switch speaks after every event of the boot.
-            if t.events.len() != fed_at {
-                fed_at = t.events.len();
-                let now = h.now;
-                h.input(Input::Receive(now, Peer::Lldp, &frame));
-            }
-        },
-    );
-    assert!(matches!(
-        t.events.last(),
-        Some(Event::Reached(Stage::Registered))
-    ));
-    assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
-    assert!(lldp_events(&t).is_empty());
-    assert!(
-        !t.events
-            .iter()
-            .any(|e| matches!(e, Event::Vlan(phone_dhcp::client::Vlan::Tagged(_)))),
-        "{:?}",
-        t.events
-    );
-}
-
-/// LLDP_ENABLED 1 in the stored settings: fast start at power-on (3 frames 1 s apart) before
-/// any frame from a switch. The settings file then says 0: the agent shuts down with a TTL 0
-/// frame once the file stage is over.
-#[test]
-fn lldp_enabled_fast_start_then_shutdown_by_the_settings_file() {
-    let mut world = world_without_firmware();
-    world.files.insert(
-        "/46xxsettings.txt".into(),
-        b"SET SIPDOMAIN lab.test\nSET LLDP_ENABLED 0\n".to_vec(),
-    );
-    let mut store = phone_settings::Store::new();
-    store
-        .apply_set("LLDP_ENABLED", "1", phone_settings::Source::SettingsFile, 1)
-        .unwrap();
-    let record = Record {
-        settings: Some(store.encode()),
-        ..Record::default()
-    };
-    let (t, _) = run(
-        &mut world,
-        record,
-        Instant::from_secs(1),
-        lldp_config(),
-        &[],
+        config(),
+        &["1001", "pw"],
         &mut no_input(),
     );
     assert!(matches!(
         t.events.last(),
         Some(Event::Reached(Stage::Registered))
     ));
-    let frames: Vec<phone_lldp::Lldpdu> = t
-        .lldp
-        .iter()
-        .map(|(b, _)| phone_lldp::Lldpdu::decode(b).unwrap())
-        .collect();
-    assert!(frames.len() >= 2, "{frames:?}");
-    let configured = t
-        .events
-        .iter()
-        .position(|e| matches!(e, Event::Configure(_)))
-        .unwrap();
+    let auth = world.dot1x.as_ref().unwrap();
+    assert_eq!(auth.identities, ["ph-0024d7e42e98"]);
+    assert_eq!(auth.results, [true]);
+    let (authorized, _) = dot1x_events(&t)
+        .into_iter()
+        .find(|(_, e)| matches!(e, phone_dot1x::Event::Authorized { .. }))
+        .expect("authorized");
+    assert!(!t.dhcp_at.is_empty());
     assert!(
-        t.lldp[0].1 < configured && t.dhcp.len() > 1,
-        "sent at link-up, before DHCP is done"
+        t.dhcp_at.iter().all(|&at| at > authorized),
+        "DHCP at {:?}, authorized at {authorized}",
+        t.dhcp_at
     );
-    assert!(frames[0].ttl > 0);
-    assert_eq!(frames.last().map(|f| f.ttl), Some(0), "shutdown frame last");
+    // Two EAPOL-Starts 30 s apart, with the seconds counted on the display.
+    assert_eq!(
+        t.eapol.iter().filter(|(p, _)| p == &[1, 1, 0, 0]).count(),
+        2
+    );
+    let zero = position(&t, "802.1X: 0 secs");
+    let thirty = position(&t, "802.1X: 30 secs");
+    assert!(zero < thirty && thirty < position(&t, "DHCP: 0 secs"));
+    assert!(!t.screens.iter().any(|s| s == "802.1X failed"));
 }
 
-/// Commit on take through the boot: the agent's fast-start count moves only when the caller
-/// takes the frame; a frame reported failed on `Peer::Lldp` is sent again 1 s later with the
-/// same fast-start position.
+/// DOT1XWAIT=1 and a wrong password: `802.1X failed` and no DHCP at all; after heldPeriod
+/// (60 s) the supplicant tries again (and fails again), still without DHCP.
 #[test]
-fn lldp_commit_on_take() {
-    let mut store = phone_settings::Store::new();
-    store
-        .apply_set("LLDP_ENABLED", "1", phone_settings::Source::SettingsFile, 1)
-        .unwrap();
-    let record = Record {
-        settings: Some(store.encode()),
-        ..Record::default()
-    };
-    let t0 = Instant::from_secs(5);
-    let mut boot = Boot::new(lldp_config(), record, ChaCha20Rng::seed_from_u64(1), t0);
-    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
-    // Not polled: nothing moves, however often time is fed.
-    boot.handle_input(Input::Timeout(t0));
-    boot.handle_input(Input::Timeout(t0));
-    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
-    let mut taken = 0;
-    loop {
-        match boot.poll_output() {
-            Output::Transmit(Transmit::Lldp(_)) => {
-                taken += 1;
-                break;
+fn dot1xwait_1_failure_shows_802_1x_failed_and_no_dhcp() {
+    let start = Instant::from_secs(1);
+    let record = power_on(&World::new(), dot1x_record(1, "wrong"));
+    let boot = Boot::new(config(), record, ChaCha20Rng::seed_from_u64(7), start);
+    let mut h = harness::Transcript::new(boot, start);
+    let mut auth = Authenticator::new("ph-0024d7e42e98", "s3cret");
+    let mut seen = 0;
+    let mut screens = Vec::new();
+    let mut starts = Vec::new();
+    let end = start + Duration::from_secs(100);
+    while h.now < end {
+        let mut owed = Vec::new();
+        while seen < h.log.len() {
+            match h.log[seen].clone() {
+                Logged::Transmit(at, Transmit::Eapol(e)) => {
+                    if e.payload == [1, 1, 0, 0] {
+                        starts.push(at);
+                    }
+                    owed.extend(auth.answer(&e.payload));
+                }
+                Logged::Transmit(_, Transmit::Lldp(_)) => {}
+                Logged::Transmit(_, other) => panic!("sent before 802.1X succeeded: {other:?}"),
+                Logged::Event(_, Event::Display(s)) => screens.push(s.to_string()),
+                Logged::Event(_, e) => assert!(
+                    !matches!(e, Event::Configure(_) | Event::Reached(_)),
+                    "{e:?}"
+                ),
             }
-            Output::Transmit(_) | Output::Event(_) => {}
-            Output::Timeout(_) => break,
+            seen += 1;
+        }
+        let now = h.now;
+        if owed.is_empty() {
+            let at = h.deadline;
+            assert!(at != Instant::MAX, "stalled: {screens:?}");
+            h.input(Input::Timeout(at));
+        } else {
+            for o in owed {
+                h.input(Input::Receive(now, Peer::Eapol(AUTHENTICATOR_LINK), &o));
+            }
         }
     }
-    assert_eq!(taken, 1);
-    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(2));
-    // The frame could not be sent: retried 1 s later, still the second of three.
-    boot.handle_input(Input::TransportFailed(t0, Peer::Lldp));
-    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(3));
-    let retry = t0 + Duration::from_secs(1);
-    assert!(boot.poll_timeout().is_some_and(|d| d <= retry));
-    boot.handle_input(Input::Timeout(retry));
-    let mut again = false;
-    for _ in 0..64 {
-        match boot.poll_output() {
-            Output::Transmit(Transmit::Lldp(_)) => {
-                again = true;
-                break;
-            }
-            Output::Timeout(_) => break,
-            _ => {}
-        }
-    }
-    assert!(again);
-    assert_eq!(boot.lldp().map(phone_lldp::Agent::fast_start_left), Some(2));
+    assert_eq!(auth.results, [false, false], "{screens:?}");
+    assert_eq!(
+        screens.iter().filter(|s| *s == "802.1X failed").count(),
+        2,
+        "{screens:?}"
+    );
+    assert!(
+        !screens.iter().any(|s| s.starts_with("DHCP")),
+        "{screens:?}"
+    );
+    assert!(
+        screens.iter().any(|s| s == "802.1X: 59 secs"),
+        "{screens:?}"
+    );
+    // The retry comes heldPeriod after the failure.
+    assert_eq!(starts.len(), 2);
+    assert_eq!(
+        starts[1].saturating_duration_since(starts[0]),
+        Duration::from_secs(60)
+    );
+    assert_eq!(h.machine.phase(), Phase::Network);
+    assert!(h.machine.dhcp().is_none());
 }
 
-/// Stored LLDP_ENABLED 0 and no file server answering: the boot goes on with the stored
-/// settings, so LLDP stays off after the file stage too (found by lab_lldp: the file stage's
-/// own store had the default 2 back).
+/// DOT1XWAIT=0: DHCP starts at once and 802.1X completes alongside; DOT1XSTAT 0 (the
+/// default) sends no EAPOL at all.
 #[test]
-fn lldp_disabled_in_the_stored_settings_stays_off_without_a_file_server() {
+fn dot1xwait_0_runs_dhcp_alongside_and_dot1xstat_0_sends_nothing() {
     let mut world = world_without_firmware();
-    world.http_up = false;
-    let mut store = phone_settings::Store::new();
-    store
-        .apply_set("LLDP_ENABLED", "0", phone_settings::Source::SettingsFile, 1)
-        .unwrap();
-    store
-        .apply_set(
-            "SIPDOMAIN",
-            "lab.test",
-            phone_settings::Source::SettingsFile,
-            2,
-        )
-        .unwrap();
-    let record = Record {
-        settings: Some(store.encode()),
-        ..Record::default()
-    };
-    let frame = switch_frame(Some(30), 120);
-    let mut fed_at = usize::MAX;
+    world.dot1x = Some(Authenticator::new("ph-0024d7e42e98", "s3cret"));
     let (t, _) = run(
         &mut world,
-        record,
+        dot1x_record(0, "s3cret"),
         Instant::from_secs(1),
-        lldp_config(),
-        &[],
-        &mut |h, t| {
-            // The switch speaks after every event of the boot.
-            if t.events.len() != fed_at {
-                fed_at = t.events.len();
-                let now = h.now;
-                h.input(Input::Receive(now, Peer::Lldp, &frame));
-            }
-        },
+        config(),
+        &["1001", "pw"],
+        &mut no_input(),
     );
     assert!(matches!(
         t.events.last(),
         Some(Event::Reached(Stage::Registered))
     ));
-    assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
-    assert!(lldp_events(&t).is_empty());
+    assert_eq!(world.dot1x.as_ref().unwrap().results, [true]);
+    // The first DHCPDISCOVER goes out before the authenticator's answer is even delivered.
+    let (authorized, _) = dot1x_events(&t)
+        .into_iter()
+        .find(|(_, e)| matches!(e, phone_dot1x::Event::Authorized { .. }))
+        .expect("authorized");
+    assert!(t.dhcp_at[0] <= authorized, "{:?} {authorized}", t.dhcp_at);
+    assert!(!t.screens.iter().any(|s| s.starts_with("802.1X")));
+
+    let mut world = world_without_firmware();
+    world.dot1x = Some(Authenticator::new("x", "y"));
+    let (t, _) = run(
+        &mut world,
+        Record::default(),
+        Instant::from_secs(1),
+        config(),
+        &["1001", "pw"],
+        &mut no_input(),
+    );
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
+    assert!(t.eapol.is_empty());
+}
+
+/// Commit on take: the EAPOL-Start is the supplicant's until the caller takes it; a boot
+/// polled for its deadline only sends nothing, and the 802.1X tick does not advance DHCP.
+#[test]
+fn dot1x_commit_on_take_and_no_secret_in_debug() {
+    let t0 = Instant::from_secs(1);
+    let record = power_on(&World::new(), dot1x_record(1, "s3cret"));
+    let mut boot = Boot::new(config(), record, ChaCha20Rng::seed_from_u64(7), t0);
+    assert_eq!(boot.poll_timeout(), Some(t0));
+    let mut got = Vec::new();
+    loop {
+        match boot.poll_output() {
+            Output::Transmit(Transmit::Eapol(e)) => got.push(e.payload),
+            Output::Transmit(_) | Output::Event(_) => {}
+            Output::Timeout(_) => break,
+        }
+    }
+    assert_eq!(got, [vec![1, 1, 0, 0]]);
+    // Nothing more until startPeriod; polling again gives no second Start.
+    assert!(matches!(boot.poll_output(), Output::Timeout(_)));
+    let s = boot.supplicant().unwrap();
+    assert_eq!(s.state(), phone_dot1x::PortState::Connecting);
+    assert!(!format!("{s:?}").contains("s3cret"));
+    assert!(!format!("{boot:?}").contains("s3cret"));
 }

@@ -572,6 +572,11 @@ fn write_peer(w: &mut Writer<'_>, p: Peer) {
             w.addr(a);
         }
         Peer::Lldp => w.u8(6),
+        Peer::Eapol(l) => {
+            w.u8(8);
+            w.out.extend_from_slice(&l.source);
+            w.u8(u8::from(l.multicast));
+        }
     }
 }
 
@@ -740,6 +745,11 @@ fn write_transmit(w: &mut Writer<'_>, t: &Transmit) {
             w.u8(6);
             w.bytes(&l.payload);
         }
+        Transmit::Eapol(e) => {
+            w.u8(8);
+            w.out.extend_from_slice(&e.destination);
+            w.bytes(&e.payload);
+        }
     }
 }
 
@@ -796,6 +806,7 @@ fn write_event(w: &mut Writer<'_>, e: &EventRecord) {
         }
         EventKind::View => w.u8(10),
         EventKind::Lldp => w.u8(11),
+        EventKind::Dot1x => w.u8(12),
     }
     w.str(&e.text);
     w.str(&e.detail);
@@ -1370,6 +1381,14 @@ fn read_peer(r: &mut Reader<'_, '_, '_>) -> Result<Peer> {
         5 => Peer::Sip(r.usize()?),
         7 => Peer::Dns(r.addr()?),
         6 => Peer::Lldp,
+        8 => Peer::Eapol(phone_dot1x::Link {
+            source: r.array::<6>()?,
+            multicast: match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(r.bad("EAPOL peer")),
+            },
+        }),
         _ => return Err(r.bad("peer")),
     })
 }
@@ -1508,6 +1527,10 @@ fn read_transmit(r: &mut Reader<'_, '_, '_>) -> Result<Transmit> {
         6 => Transmit::Lldp(phone_lldp::Transmit {
             payload: r.bytes()?,
         }),
+        8 => Transmit::Eapol(phone_dot1x::Transmit {
+            destination: r.array::<6>()?,
+            payload: r.bytes()?,
+        }),
         _ => return Err(r.bad("transmit")),
     })
 }
@@ -1546,6 +1569,7 @@ fn read_event(r: &mut Reader<'_, '_, '_>) -> Result<EventRecord> {
         }
         10 => EventKind::View,
         11 => EventKind::Lldp,
+        12 => EventKind::Dot1x,
         _ => return Err(r.bad("event kind")),
     };
     Ok(EventRecord {

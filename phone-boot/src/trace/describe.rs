@@ -34,6 +34,7 @@ pub fn peer(p: Peer) -> String {
         Peer::Sip(i) => format!("SIP controller {i}"),
         Peer::Dns(a) => format!("DNS {a}"),
         Peer::Lldp => "LLDP".into(),
+        Peer::Eapol(_) => "EAPOL".into(),
     }
 }
 
@@ -176,6 +177,7 @@ pub fn transmit(t: &Transmit) -> String {
             excerpt(&s.payload)
         ),
         Transmit::Lldp(l) => format!("LLDP frame, {} bytes", l.payload.len()),
+        Transmit::Eapol(e) => format!("EAPOL frame, {} bytes", e.payload.len()),
         Transmit::Dns(d) => match phone_dns::Message::decode(&d.payload) {
             Ok(m) => match m.questions.first() {
                 Some(q) => format!("DNS query {:#06x} for {} to {}", m.id, q.name, d.server),

@@ -279,6 +279,8 @@ pub enum EventKind {
     View,
     /// [`Event::Lldp`].
     Lldp,
+    /// [`Event::Dot1x`].
+    Dot1x,
 }
 
 /// The variant of a recorded [`Screen`] (file-stage screens by their own variant).
@@ -306,11 +308,13 @@ pub enum ScreenKind {
     RegistrationFailed,
     Idle,
     Craft,
+    Dot1x,
+    Dot1xFailed,
 }
 
 impl ScreenKind {
     /// Every kind, in the encoding's order.
-    pub const ALL: [ScreenKind; 21] = [
+    pub const ALL: [ScreenKind; 23] = [
         ScreenKind::Restarting,
         ScreenKind::Initializing,
         ScreenKind::Loading,
@@ -332,6 +336,8 @@ impl ScreenKind {
         ScreenKind::RegistrationFailed,
         ScreenKind::Idle,
         ScreenKind::Craft,
+        ScreenKind::Dot1x,
+        ScreenKind::Dot1xFailed,
     ];
 
     fn of(s: &Screen) -> ScreenKind {
@@ -341,6 +347,8 @@ impl ScreenKind {
             Screen::Loading => ScreenKind::Loading,
             Screen::Starting => ScreenKind::Starting,
             Screen::Dhcp { .. } => ScreenKind::Dhcp,
+            Screen::Dot1x { .. } => ScreenKind::Dot1x,
+            Screen::Dot1xFailed => ScreenKind::Dot1xFailed,
             Screen::ProgramSoftkey => ScreenKind::ProgramSoftkey,
             Screen::VlanId(_) => ScreenKind::VlanId,
             Screen::AddressConflict => ScreenKind::AddressConflict,
@@ -470,6 +478,7 @@ impl EventRecord {
                 alloc::format!("VIEW: {} parameters", lines.len()),
             ),
             Event::Lldp(l) => (EventKind::Lldp, l.to_string()),
+            Event::Dot1x(d) => (EventKind::Dot1x, d.to_string()),
         };
         EventRecord {
             kind,
@@ -586,6 +595,7 @@ fn transmit_weight(t: &Transmit) -> usize {
         Transmit::Sip(s) => s.payload.len() + s.target.host.len(),
         Transmit::Dns(d) => d.payload.len(),
         Transmit::Lldp(l) => l.payload.len(),
+        Transmit::Eapol(e) => e.payload.len(),
     }
 }
 

@@ -81,6 +81,7 @@ fn payload(t: &Transmit) -> Option<&[u8]> {
         Transmit::Flash(FlashOp::Write { data, .. }) => Some(data),
         Transmit::Sip(s) => Some(&s.payload),
         Transmit::Lldp(l) => Some(&l.payload),
+        Transmit::Eapol(e) => Some(&e.payload),
         _ => None,
     }
 }

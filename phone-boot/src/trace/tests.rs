@@ -231,9 +231,10 @@ impl harness::Peer<Phone> for World {
                     bytes: answer,
                 }]
             }
-            Transmit::Dhcp(phone_dhcp::Transmit::Arp(_)) | Transmit::Dns(_) | Transmit::Lldp(_) => {
-                Vec::new()
-            }
+            Transmit::Dhcp(phone_dhcp::Transmit::Arp(_))
+            | Transmit::Dns(_)
+            | Transmit::Lldp(_)
+            | Transmit::Eapol(_) => Vec::new(),
             Transmit::Files(h) => self.http(Peer::Files(files::Peer::Conn(h.conn)), h, false),
             Transmit::Scep(h) => self.http(Peer::Scep(h.conn), h, true),
             Transmit::Flash(op) => {
@@ -828,4 +829,103 @@ fn lldp_frames_and_events_are_recorded_and_replayed() {
     assert_eq!(back.encode(), file);
     assert_eq!(replay::<ChaCha20Rng>(&back).unwrap(), done);
     assert!(describe::peer(Peer::Lldp) == "LLDP");
+}
+
+/// Stage 1's 802.1X in the trace: the authenticator's frames (`Peer::Eapol` with its sender
+/// and group flag), the phone's EAPOL (`Transmit::Eapol`), the `802.1X: s secs` screens and
+/// the 802.1X events are recorded, survive the file format byte for byte and replay output for
+/// output; the stored FORCE_DOT1XPSWD is written to the secrets file only.
+#[test]
+fn eapol_frames_and_events_are_recorded_and_replayed() {
+    use phone_dot1x::eap::{EapType, Md5Challenge, Packet};
+    let mut store = phone_settings::Store::new();
+    for (n, v) in [
+        ("DOT1XSTAT", "2"),
+        ("DOT1XWAIT", "1"),
+        ("FORCE_DOT1XID", "phone1"),
+        ("FORCE_DOT1XPSWD", "dot1x-secret-pw"),
+    ] {
+        store
+            .apply_set(n, v, phone_settings::Source::SettingsFile, 1)
+            .unwrap();
+    }
+    let record = crate::boot::record::Record {
+        settings: Some(store.encode()),
+        ..crate::boot::record::Record::default()
+    };
+    let mut world = World::new();
+    let start = Instant::from_secs(1);
+    let phone = Phone::power_on(
+        Some(Trace::new()),
+        config(true),
+        world.power_on(record),
+        [7; 32],
+        start,
+    );
+    let link = phone_dot1x::Link {
+        source: [2, 0xaa, 0, 0, 0, 1],
+        multicast: true,
+    };
+    let challenge = Md5Challenge {
+        value: b"0123456789abcdef",
+        name: b"",
+    }
+    .to_bytes();
+    let frames = [
+        Packet::Request {
+            id: 1,
+            method: EapType::Identity,
+            data: b"",
+        }
+        .to_bytes(),
+        Packet::Request {
+            id: 2,
+            method: EapType::Md5Challenge,
+            data: &challenge,
+        }
+        .to_bytes(),
+        Packet::Success { id: 2 }.to_bytes(),
+    ]
+    .map(|eap| phone_dot1x::eapol::eap_packet(&eap));
+    let mut t = harness::Transcript::new(phone, start);
+    let mut now = start;
+    for f in &frames {
+        now += Duration::from_millis(1500);
+        t.input(Input::Timeout(now));
+        t.input(Input::Receive(now, Peer::Eapol(link), f));
+    }
+    t.run(&mut world, Instant::from_secs(60));
+    let trace = t.machine.into_trace().unwrap();
+    let entries: Vec<&Entry> = trace.power_ons.iter().flat_map(|p| &p.entries).collect();
+    assert!(entries.iter().any(|e| matches!(
+        e,
+        Entry::Input(InputRecord::Receive(_, Peer::Eapol(l), b)) if *l == link && *b == frames[2]
+    )));
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Output(OutputRecord::Transmit(Transmit::Eapol(_)))))
+            .count(),
+        3,
+        "Start, Identity, MD5"
+    );
+    let ev = events(&trace);
+    assert!(
+        ev.iter()
+            .any(|e| e.kind == EventKind::Dot1x && e.text == "802.1X authorized (MD5)"),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e.kind == EventKind::Display(ScreenKind::Dot1x) && e.text == "802.1X: 3 secs"),
+        "{ev:?}"
+    );
+    let done = replay::<ChaCha20Rng>(&trace).unwrap();
+    let file = trace.encode();
+    let needle = b"dot1x-secret-pw";
+    assert!(!file.trace.windows(needle.len()).any(|w| w == needle));
+    let back = Trace::decode(&file.trace, file.secrets.as_deref()).unwrap();
+    assert_eq!(back.encode(), file);
+    assert_eq!(replay::<ChaCha20Rng>(&back).unwrap(), done);
+    assert!(describe::peer(Peer::Eapol(link)) == "EAPOL");
 }

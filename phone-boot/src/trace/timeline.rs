@@ -567,6 +567,13 @@ fn transmit(m: &mut Model, w: &mut Walk, now: Instant, t: &Transmit) {
                 ),
             );
         }
+        Transmit::Eapol(_) => {
+            // 802.1X frames share the network lane like LLDP's.
+            m.mark(
+                "DHCP",
+                tick(now, "EAPOL".into(), detail, Tone::Minor, "eapol"),
+            );
+        }
         Transmit::Lldp(_) => {
             // Stage 1 frames share the network lane, repeated ones as one mark `×n`.
             m.mark(
@@ -755,6 +762,7 @@ fn event(m: &mut Model, w: &mut Walk, now: Instant, e: &super::EventRecord, n: u
         | EventKind::Deconfigure
         | EventKind::Vlan
         | EventKind::Lldp
+        | EventKind::Dot1x
         | EventKind::Installed
         | EventKind::Registered => {
             let tone = if e.kind == EventKind::Deconfigure {
