@@ -112,10 +112,12 @@ impl PacketSocket {
         }
     }
 
-    /// Reads one frame's payload (without the Ethernet header) into `buf`.
+    /// Reads one frame's payload (without the Ethernet header) into `buf`. The reactor reads
+    /// with `recvfrom` instead (`driver::eapol::recv_from`: EAPOL needs the sender).
     ///
     /// # Errors
     /// `WouldBlock` when nothing is queued.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&self.socket).read(buf)
     }

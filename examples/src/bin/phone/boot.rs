@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 
 use crate::cli::{IdentityArgs, IfaceArgs, SetArgs, StateArgs, TrustArgs};
 use crate::dhcp::DhcpPorts;
+use crate::driver::eapol::EapolPort;
 use crate::driver::lldp::LldpPort;
 use crate::driver::{
     Adapter, Driven, Driver, Fact, FlashPort, Flow, HttpAdapter, PeerFact, Reactor, SipPorts, feed,
@@ -181,6 +182,8 @@ struct BootIo {
     /// LLDP on the line interface (untagged, whatever VLAN DHCP runs on); `None` when the raw
     /// socket cannot be opened (no CAP_NET_RAW): the agent's frames are then reported failed.
     lldp: Option<LldpPort>,
+    /// 802.1X's EAPOL on the line interface, like [`BootIo::lldp`].
+    eapol: Option<EapolPort>,
     /// The interface DHCP runs on now, with the address this process configured.
     iface: Interface,
     manage: bool,
@@ -311,6 +314,7 @@ impl BootIo {
             }
             Event::Warning(w) => warn!("{w}"),
             Event::Lldp(e) => info!("{e}"),
+            Event::Dot1x(e) => info!("{e}"),
             Event::View(lines) => {
                 let text: Vec<String> = lines.iter().map(|(n, v)| format!("{n}={v}")).collect();
                 self.display.line(&text.join("\n"));
@@ -397,11 +401,17 @@ impl Adapter<Phone> for BootIo {
                 Some(l) if l.send(io, &t.payload).is_ok() => None,
                 _ => Some(PeerFact::TransportFailed(Peer::Lldp)),
             },
+            Transmit::Eapol(t) => match &self.eapol {
+                Some(e) if e.send(io, &t).is_ok() => None,
+                _ => Some(PeerFact::TransportFailed(Peer::Eapol(
+                    crate::driver::eapol::no_link(),
+                ))),
+            },
         };
         feed(boot, failed, now);
     }
 
-    fn fact(&mut self, _io: &mut Reactor, boot: &mut Phone, fact: &Fact<'_>, now: Instant) -> bool {
+    fn fact(&mut self, io: &mut Reactor, boot: &mut Phone, fact: &Fact<'_>, now: Instant) -> bool {
         match fact {
             Fact::Keys(bytes) => {
                 for k in self.display.keys(bytes) {
@@ -422,6 +432,14 @@ impl Adapter<Phone> for BootIo {
                 return true;
             }
             _ => {}
+        }
+        match self.eapol.as_ref().and_then(|e| e.fact(io, fact)) {
+            // A frame not for this host (another's unicast): taken, dropped.
+            Some(None) => return true,
+            Some(Some((link, bytes))) => {
+                return feed(boot, Some(PeerFact::Receive(Peer::Eapol(link), bytes)), now);
+            }
+            None => {}
         }
         let f: Option<PeerFact<'_, Peer>> = match self.sip.fact(fact) {
             // A SIP datagram from an address no controller has: taken, dropped.
@@ -506,6 +524,9 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         let lldp = LldpPort::open(&mut driver.io, &args.iface.iface)
             .inspect_err(|e| warn!("no LLDP socket on {}: {e}", args.iface.iface))
             .ok();
+        let eapol = EapolPort::open(&mut driver.io, &args.iface.iface)
+            .inspect_err(|e| warn!("no EAPOL socket on {}: {e}", args.iface.iface))
+            .ok();
         let slots = record
             .slots
             .clone()
@@ -536,6 +557,7 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         let io = BootIo {
             dhcp,
             lldp,
+            eapol,
             iface,
             manage,
             files: FileIo::new(

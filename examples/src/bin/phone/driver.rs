@@ -215,6 +215,8 @@ pub struct Reactor {
     keyboard_always_ready: bool,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     pending_signals: VecDeque<i32>,
+    /// The sender MAC and packet(7) `pkttype` of the last [`Fact::Frame`] (EAPOL needs them).
+    frame_from: Option<([u8; 6], u8)>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -252,6 +254,7 @@ impl Reactor {
             keyboard_always_ready: false,
             signals: None,
             pending_signals: VecDeque::new(),
+            frame_from: None,
         })
     }
 
@@ -443,6 +446,13 @@ impl Reactor {
         self.add(Source::Packet(socket), Some(Interest::READABLE))
     }
 
+    /// The sender MAC and packet(7) `pkttype` (0 to this host, 1 broadcast, 2 multicast) of
+    /// the last [`Fact::Frame`] handed out.
+    #[must_use]
+    pub fn frame_from(&self) -> Option<([u8; 6], u8)> {
+        self.frame_from
+    }
+
     /// Sends a link-layer payload to `destination` (a MAC).
     ///
     /// # Errors
@@ -589,8 +599,11 @@ impl Reactor {
                 Token(id) => {
                     let step = match self.sources.get_mut(&id) {
                         Some(Source::Udp(s)) => udp_step(s, buf),
-                        Some(Source::Packet(s)) => match s.recv(buf) {
-                            Ok(n) => Step::More(FactKind::Frame(n)),
+                        Some(Source::Packet(s)) => match eapol::recv_from(s, buf) {
+                            Ok((n, from)) => {
+                                self.frame_from = from;
+                                Step::More(FactKind::Frame(n))
+                            }
                             Err(e) if would_block(&e) => Step::Idle,
                             Err(e) => {
                                 tracing::debug!("link-layer receive: {e}");
@@ -1580,6 +1593,8 @@ impl FlashPort {
 }
 
 pub mod lldp;
+
+pub mod eapol;
 
 #[cfg(test)]
 mod tests;

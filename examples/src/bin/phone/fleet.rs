@@ -905,6 +905,9 @@ impl Fleet {
             // LLDP_ENABLED 2 their agents never send; a frame they do send (LLDP_ENABLED 1)
             // is not put on the wire (one switch port cannot tell them apart).
             Transmit::Lldp(_) => None,
+            // Likewise no authenticator speaks to the fleet: DOT1XSTAT 0 (the default) sends
+            // nothing; a phone with 802.1X on keeps its EAPOL-Starts off the shared line.
+            Transmit::Eapol(_) => None,
         };
         if let Some((peer, e)) = failed {
             self.counters.send_errors += 1;
