@@ -79,6 +79,17 @@ enum Op {
     },
     LldpRaw(Vec<u8>),
     LldpFailed,
+    /// Stage 1: an authenticator's EAP packet (code, id, type, MD5 challenge or type data),
+    /// to the phone's MAC or to a group; raw EAPOL bytes; a failed send of the phone's frame.
+    Eap {
+        code: u8,
+        id: u8,
+        method: u8,
+        data: Vec<u8>,
+        multicast: bool,
+    },
+    EapolRaw(Vec<u8>, bool),
+    EapolFailed,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -87,6 +98,9 @@ struct Case {
     stored_lease: bool,
     static_address: bool,
     credentials: bool,
+    /// Stored 802.1X settings: 0 none (DOT1XSTAT 0), 1 DOT1XSTAT 1 + DOT1XWAIT 1 + MD5
+    /// credentials, 2 DOT1XSTAT 2 + DOT1XWAIT 0, 3 DOT1XSTAT 2 + DOT1XWAIT 1 + TLS.
+    dot1x: u8,
     ops: Vec<Op>,
 }
 
@@ -102,6 +116,24 @@ fn boot(case: &Case) -> Boot<ChaCha20Rng> {
         config.credentials = Some(("1001".into(), "pw".into()));
     }
     let mut record = Record::default();
+    let dot1x: &[(&str, &str)] = match case.dot1x % 4 {
+        0 => &[],
+        1 => &[
+            ("DOT1XSTAT", "1"),
+            ("DOT1XWAIT", "1"),
+            ("FORCE_DOT1XID", "id-$MACADDR"),
+            ("FORCE_DOT1XPSWD", "pw"),
+        ],
+        2 => &[("DOT1XSTAT", "2"), ("DOT1XWAIT", "0")],
+        _ => &[("DOT1XSTAT", "2"), ("DOT1XWAIT", "1"), ("DOT1XEAPS", "TLS")],
+    };
+    if !dot1x.is_empty() {
+        let mut store = phone_settings::Store::new();
+        for (n, v) in dot1x {
+            let _ = store.apply_set(n, v, phone_settings::Source::SettingsFile, 1);
+        }
+        record.settings = Some(store.encode());
+    }
     if case.stored_lease {
         record.lease_address = Some(Ipv4Addr::new(10, 0, 0, 100));
     }
@@ -257,6 +289,13 @@ impl harness::Peer<Boot<ChaCha20Rng>> for Friendly {
                 vec![receive(Peer::Sip(s.controller), a.into_bytes())]
             }
             Transmit::Lldp(_) => Vec::new(),
+            // A friendly authenticator lets the port open at once.
+            Transmit::Eapol(_) => vec![receive(
+                Peer::Eapol(AUTHENTICATOR),
+                phone_dot1x::eapol::eap_packet(
+                    &phone_dot1x::eap::Packet::Success { id: 0 }.to_bytes(),
+                ),
+            )],
         }
     }
 }
@@ -416,12 +455,81 @@ fn play(case: &Case) -> Transcript<Boot<ChaCha20Rng>> {
             Op::LldpFailed => {
                 t.input(Input::TransportFailed(now, Peer::Lldp));
             }
+            Op::Eap {
+                code,
+                id,
+                method,
+                data,
+                multicast,
+            } => {
+                let link = phone_dot1x::Link {
+                    multicast: *multicast,
+                    ..AUTHENTICATOR
+                };
+                let method = phone_dot1x::eap::EapType::from_u8(*method);
+                let p = match code % 4 {
+                    0 => phone_dot1x::eap::Packet::Request {
+                        id: *id,
+                        method,
+                        data,
+                    },
+                    1 => phone_dot1x::eap::Packet::Success { id: *id },
+                    2 => phone_dot1x::eap::Packet::Failure { id: *id },
+                    _ => phone_dot1x::eap::Packet::Request {
+                        id: *id,
+                        method: phone_dot1x::eap::EapType::Md5Challenge,
+                        data: &phone_dot1x::eap::Md5Challenge { value: &[7; 16], name: data }
+                            .to_bytes(),
+                    },
+                };
+                let b = phone_dot1x::eapol::eap_packet(&p.to_bytes());
+                t.input(Input::Receive(now, Peer::Eapol(link), &b));
+            }
+            Op::EapolRaw(b, multicast) => {
+                let link = phone_dot1x::Link {
+                    multicast: *multicast,
+                    ..AUTHENTICATOR
+                };
+                t.input(Input::Receive(now, Peer::Eapol(link), b));
+            }
+            Op::EapolFailed => {
+                t.input(Input::TransportFailed(now, Peer::Eapol(AUTHENTICATOR)));
+            }
         }
     }
     t
 }
 
-fn check(t: &Transcript<Boot<ChaCha20Rng>>) {
+/// The switch port's MAC.
+const AUTHENTICATOR: phone_dot1x::Link = phone_dot1x::Link {
+    source: [2, 0xaa, 0, 0, 0, 1],
+    multicast: false,
+};
+
+fn check(t: &Transcript<Boot<ChaCha20Rng>>, case: &Case) {
+    // DOT1XWAIT=1 (stored settings 1 and 3): no DHCP before 802.1X reported success; with
+    // DOT1XSTAT 0 no EAPOL at all.
+    let mut held = matches!(case.dot1x % 4, 1 | 3);
+    for l in &t.log {
+        match l {
+            Logged::Transmit(_, Transmit::Dhcp(phone_dhcp::Transmit::Udp { .. })) => {
+                assert!(!held, "DHCP before 802.1X succeeded (DOT1XWAIT=1)");
+            }
+            Logged::Transmit(_, Transmit::Eapol(e)) => {
+                assert!(case.dot1x % 4 != 0, "EAPOL with DOT1XSTAT 0");
+                assert_eq!(e.destination, phone_dot1x::eapol::PAE_GROUP);
+                let f = phone_dot1x::eapol::Eapol::parse(&e.payload);
+                assert!(f.is_ok_and(|f| f.version == 1), "undecodable EAPOL");
+            }
+            Logged::Event(
+                _,
+                Event::Dot1x(
+                    phone_dot1x::Event::Authorized { .. } | phone_dot1x::Event::NoAuthenticator,
+                ),
+            ) => held = false,
+            _ => {}
+        }
+    }
     let mut restarted = false;
     for l in &t.log {
         match l {
@@ -457,7 +565,7 @@ fn check(t: &Transcript<Boot<ChaCha20Rng>>) {
 
 fuzz_target!(|case: Case| {
     let t = play(&case);
-    check(&t);
+    check(&t, &case);
     // Determinism: the same seed and inputs give the same transcript.
     let again = play(&case);
     assert_eq!(t.log, again.log);
