@@ -665,7 +665,7 @@ mod tests {
         }
     }
 
-    fn boot() -> B {
+    fn parts() -> (BootConfig, Record) {
         let files = StageConfig::new(
             "9611G",
             [0x00, 0x24, 0xd7, 0xe4, 0x2e, 0x98],
@@ -681,7 +681,51 @@ mod tests {
             ))),
             ..Record::default()
         };
+        (config, record)
+    }
+
+    fn boot() -> B {
+        let (config, record) = parts();
         Boot::new(config, record, ChaCha20Rng::seed_from_u64(3), Instant::ZERO)
+    }
+
+    impl harness::Peer<crate::trace::Recorder<B>> for World {
+        fn on_transmit(&mut self, now: Instant, t: &Transmit) -> Vec<Reply<Peer>> {
+            harness::Peer::<B>::on_transmit(self, now, t)
+        }
+    }
+
+    /// The trace codec knows the DNS peer, transmit and warning: a boot by names is recorded,
+    /// goes through the file format unchanged and replays output for output.
+    #[test]
+    fn a_boot_by_names_records_and_replays() {
+        use crate::trace::{EventKind, Recorder, Trace, WarningKind, replay};
+        let mut world = World::new();
+        let (config, record) = parts();
+        let phone =
+            Recorder::<B>::power_on(Some(Trace::new()), config, record, [3; 32], Instant::ZERO);
+        let mut t = harness::Transcript::new(phone, Instant::ZERO);
+        t.run(&mut world, Instant::from_secs(120));
+        let trace = t.machine.into_trace().unwrap();
+        let file = trace.encode();
+        let back = Trace::decode(&file.trace, file.secrets.as_deref()).unwrap();
+        assert_eq!(back.encode(), file);
+        let text = alloc::format!("{back:?}");
+        assert!(text.contains("Dns"), "no DNS entry recorded");
+        let dns_warnings = back
+            .power_ons
+            .iter()
+            .flat_map(|p| p.entries.iter())
+            .filter(|e| {
+                alloc::format!("{e:?}").contains(&alloc::format!(
+                    "{:?}",
+                    EventKind::Warning(WarningKind::Dns)
+                ))
+            })
+            .count();
+        assert!(dns_warnings >= 3, "{dns_warnings}");
+        let done = replay::<ChaCha20Rng>(&back).unwrap();
+        assert_eq!(done.inputs + done.outputs, back.entry_count());
     }
 
     fn warnings(t: &harness::Transcript<B>) -> Vec<Warning> {
