@@ -600,6 +600,11 @@ impl Lab {
     /// lab's output and server logs, if that fails, if not root, or if the lab's packages are
     /// missing. Takes about 1 s (2–3 s the first time an id is used: keys are generated).
     pub fn up(cfg: LabConfig) -> Lab {
+        let args = cfg.args();
+        Lab::up_argv(cfg.id, args)
+    }
+
+    fn up_argv(id: String, args: Vec<String>) -> Lab {
         assert!(
             is_root(),
             "lab tests need root (network namespaces, DHCP ports): run them as root, after \
@@ -612,22 +617,21 @@ impl Lab {
             check.stdout,
             check.stderr
         );
-        let args = cfg.args();
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        claim(&cfg.id);
+        claim(&id);
         let out = run_bounded(&mut lab_cmd(&argv), secs(90));
         if !out.success() {
-            release(&cfg.id);
+            release(&id);
             panic!(
                 "lab {} did not come up ({:?}):\n{}{}",
-                cfg.id, out.status, out.stdout, out.stderr
+                id, out.status, out.stdout, out.stderr
             );
         }
-        let env_path = format!("/tmp/plab-{}/lab.env", cfg.id);
+        let env_path = format!("/tmp/plab-{id}/lab.env");
         let text = std::fs::read_to_string(&env_path)
-            .unwrap_or_else(|e| panic!("lab {} is up but {env_path} is unreadable: {e}", cfg.id));
+            .unwrap_or_else(|e| panic!("lab {id} is up but {env_path} is unreadable: {e}"));
         let lab = Lab {
-            id: cfg.id,
+            id,
             env: parse_env(&text),
             keep: std::env::var_os("PLAB_KEEP").is_some_and(|v| v == "1"),
         };
@@ -1026,6 +1030,59 @@ impl Drop for Lab {
                 self.id, out.status, out.stdout, out.stderr
             );
         }
+    }
+}
+
+// --- DNS (issue 14, spec/link.md §3) ------------------------------------------------------------
+
+impl Lab {
+    /// [`Lab::up`] with the lab's DNS server as well (`--only ...,dns`): a DNS-only dnsmasq on
+    /// SRV_IP1:53 answering the names of `lab.test` (provisioning, scep, sip1 = SRV_IP1,
+    /// sip2 = SRV_IP2, sip = both, proxy = SRV_IP2; NXDOMAIN for any other name in lab.test),
+    /// and the data subnet's lease names it as DNSSRVR (option 6) with DOMAIN `lab.test`
+    /// (option 15). Its log, one line per query: [`Lab::dns_log`].
+    pub fn up_with_dns(cfg: LabConfig) -> Lab {
+        let mut args = cfg.args();
+        if let Some(i) = args.iter().position(|a| a == "--only") {
+            let only = &mut args[i + 1];
+            if only.is_empty() {
+                only.push_str("dns");
+            } else {
+                only.push_str(",dns");
+            }
+        }
+        Lab::up_argv(cfg.id, args)
+    }
+
+    /// The DNS server's log (`query[A] NAME from ADDR`, `config NAME is ADDR`, ...).
+    pub fn dns_log(&self) -> String {
+        std::fs::read_to_string(self.state_path("logs/dns.log")).unwrap_or_default()
+    }
+
+    /// Points the client namespace's resolver nowhere while the guard lives: `ip netns exec`
+    /// bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf, so a program in the
+    /// client namespace that asked the host's resolver would ask 192.0.2.1 (TEST-NET-1,
+    /// unreachable) and get no answer.
+    pub fn client_resolver_nowhere(&self) -> NetnsResolvConf {
+        let dir = PathBuf::from(format!("/etc/netns/{}", self.ns_cli()));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("lab {}: mkdir {}: {e}", self.id, dir.display()));
+        let path = dir.join("resolv.conf");
+        std::fs::write(&path, "nameserver 192.0.2.1\n")
+            .unwrap_or_else(|e| panic!("lab {}: write {}: {e}", self.id, path.display()));
+        NetnsResolvConf { dir }
+    }
+}
+
+/// /etc/netns/NS/ of [`Lab::client_resolver_nowhere`]; removed on drop.
+#[derive(Debug)]
+pub struct NetnsResolvConf {
+    dir: PathBuf,
+}
+
+impl Drop for NetnsResolvConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -34,6 +34,7 @@ use tracing::{debug, info, warn};
 
 use crate::cli::{IdentityArgs, IfaceArgs, SetArgs, StateArgs, TrustArgs};
 use crate::dhcp::DhcpPorts;
+use crate::driver::dns::DnsPort;
 use crate::driver::eapol::EapolPort;
 use crate::driver::lldp::LldpPort;
 use crate::driver::{
@@ -190,6 +191,8 @@ struct BootIo {
     files: FileIo,
     scep: HttpAdapter,
     sip: SipPorts,
+    /// The stub resolver's socket: every host name goes through the boot's resolver.
+    dns: DnsPort,
     state: StateDir,
     display: Display,
     screen: FileScreen,
@@ -393,10 +396,16 @@ impl Adapter<Phone> for BootIo {
                 f.map(|f| f.map(Peer::Files))
             }
             Transmit::Scep(t) => self.scep.carry_out(io, t).map(|f| f.map(Peer::Scep)),
-            Transmit::Sip(t) => crate::register::send_sip(&mut self.sip, io, &t).map(|f| {
-                debug!("SIP to {}: send failed", crate::register::show(&t.target));
-                f.map(Peer::Sip)
-            }),
+            Transmit::Dns(t) => self.dns.transmit(io, &t).map(|f| f.map(Peer::Dns)),
+            Transmit::Sip(t) => {
+                // A controller expanded from a DNS name: TLS verifies the name.
+                let name = boot.controller_name(&t.target);
+                self.sip.set_tls_name(t.controller, name);
+                crate::register::send_sip(&mut self.sip, io, &t).map(|f| {
+                    debug!("SIP to {}: send failed", crate::register::show(&t.target));
+                    f.map(Peer::Sip)
+                })
+            }
             Transmit::Lldp(t) => match &self.lldp {
                 Some(l) if l.send(io, &t.payload).is_ok() => None,
                 _ => Some(PeerFact::TransportFailed(Peer::Lldp)),
@@ -439,6 +448,12 @@ impl Adapter<Phone> for BootIo {
             Some(Some((link, bytes))) => {
                 return feed(boot, Some(PeerFact::Receive(Peer::Eapol(link), bytes)), now);
             }
+            None => {}
+        }
+        match self.dns.fact(fact) {
+            // A datagram on the resolver's socket not from a DNS port: taken, dropped.
+            Some(None) => return true,
+            Some(Some(f)) => return feed(boot, Some(f.map(Peer::Dns)), now),
             None => {}
         }
         let f: Option<PeerFact<'_, Peer>> = match self.sip.fact(fact) {
@@ -521,6 +536,8 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
         )
         .context("binding the SIP socket")?;
         let dhcp = DhcpPorts::open(&mut driver.io, &args.iface.iface)?;
+        let dns = DnsPort::open(&mut driver.io, &SocketOptions::default())
+            .context("binding the DNS socket")?;
         let lldp = LldpPort::open(&mut driver.io, &args.iface.iface)
             .inspect_err(|e| warn!("no LLDP socket on {}: {e}", args.iface.iface))
             .ok();
@@ -566,6 +583,7 @@ fn run_inner(args: &Args, display: &Display) -> Result<ExitCode> {
             ),
             scep: HttpAdapter::new(http_tls, SocketOptions::default()),
             sip,
+            dns,
             state: state.clone(),
             display: display.clone(),
             screen: FileScreen::default(),

@@ -1428,6 +1428,8 @@ pub struct SipPorts {
     targets: HashMap<usize, (SocketAddr, SipTransport)>,
     tls: TlsPolicy,
     options: SocketOptions,
+    /// The name TLS verifies for a controller given by address after a DNS lookup.
+    tls_names: HashMap<usize, String>,
 }
 
 impl SipPorts {
@@ -1448,6 +1450,7 @@ impl SipPorts {
             targets: HashMap::new(),
             tls,
             options,
+            tls_names: HashMap::new(),
         })
     }
 
@@ -1463,6 +1466,15 @@ impl SipPorts {
     /// now on.
     pub fn set_tls(&mut self, tls: TlsPolicy) {
         self.tls = tls;
+    }
+
+    /// TLS to `controller` verifies `name` rather than its address (a controller expanded
+    /// from a DNS name, spec/link.md §3); `None`: its address.
+    pub fn set_tls_name(&mut self, controller: usize, name: Option<&str>) {
+        match name {
+            Some(n) => self.tls_names.insert(controller, n.to_string()),
+            None => self.tls_names.remove(&controller),
+        };
     }
 
     /// Sends `payload` to `controller` at `host:port`; `Some` is a failure known at once.
@@ -1486,7 +1498,8 @@ impl SipPorts {
                 let tls = match transport {
                     SipTransport::Tls => Some((
                         self.tls.config(true),
-                        server_name(host).map_err(io::Error::other)?,
+                        server_name(self.tls_names.get(&controller).map_or(host, String::as_str))
+                            .map_err(io::Error::other)?,
                     )),
                     _ => None,
                 };
@@ -1595,6 +1608,8 @@ impl FlashPort {
 pub mod lldp;
 
 pub mod eapol;
+
+pub mod dns;
 
 #[cfg(test)]
 mod tests;
