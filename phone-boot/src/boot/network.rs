@@ -111,6 +111,18 @@ impl<R: CryptoRng + SeedableRng> Boot<R> {
             cfg.sson = code;
             cfg.parameter_request_list = default_parameter_request_list(code);
         }
+        // REUSETIME and DHCPSTD (dhcp.md §7) as the settings kept from the last boot say; the
+        // client's defaults (60 s, 0) when no file set them.
+        if let Some(v) = self
+            .settings
+            .int("REUSETIME")
+            .and_then(|v| u16::try_from(v).ok())
+        {
+            cfg.reuse_time = v;
+        }
+        if let Some(v) = self.settings.flag("DHCPSTD") {
+            cfg.dhcpstd = v;
+        }
         // INIT-REBOOT with the stored lease: its expiry turned back into this power-on's clock
         // (record.rs, "Time in the record"), so a silent server lets the phone keep it.
         let unix_now = self.unix_now();

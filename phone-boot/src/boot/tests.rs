@@ -1020,8 +1020,10 @@ fn switch_frame(vlan: Option<u16>, ttl: u16) -> Vec<u8> {
 /// A world whose upgrade script flashes nothing (the boot goes straight on to SIP).
 fn world_without_firmware() -> World {
     let mut w = World::new();
-    w.files
-        .insert("/96x1Supgrade.txt".into(), b"GET 46xxsettings.txt\n".to_vec());
+    w.files.insert(
+        "/96x1Supgrade.txt".into(),
+        b"GET 46xxsettings.txt\n".to_vec(),
+    );
     w
 }
 
@@ -1119,7 +1121,10 @@ fn lldp_policy_during_dhcp_moves_to_the_voice_vlan_and_registers_there() {
         .position(|e| matches!(e, Event::Lldp(phone_lldp::Event::VoicePolicy { .. })))
         .unwrap();
     // Nothing sent before the switch's frame (LLDP_ENABLED 2).
-    assert!(first_lldp > 0 && first_lldp >= learned.saturating_sub(1), "{first_lldp} {learned}");
+    assert!(
+        first_lldp > 0 && first_lldp >= learned.saturating_sub(1),
+        "{first_lldp} {learned}"
+    );
     assert_eq!(
         lldp_events(&t)
             .into_iter()
@@ -1134,10 +1139,18 @@ fn lldp_policy_during_dhcp_moves_to_the_voice_vlan_and_registers_there() {
     );
     let moved = vlan_index(&t, 30);
     assert!(moved > learned);
-    assert!(t.screens.iter().any(|s| s == "VLAN ID = 30"), "{:?}", t.screens);
+    assert!(
+        t.screens.iter().any(|s| s == "VLAN ID = 30"),
+        "{:?}",
+        t.screens
+    );
     // DHCP started again on the VLAN: a second DISCOVER after the move.
     assert!(
-        t.dhcp.iter().filter(|m| **m == MessageType::Discover).count() >= 2,
+        t.dhcp
+            .iter()
+            .filter(|m| **m == MessageType::Discover)
+            .count()
+            >= 2,
         "{:?}",
         t.dhcp
     );
@@ -1154,8 +1167,14 @@ fn lldp_policy_during_dhcp_moves_to_the_voice_vlan_and_registers_there() {
     assert_eq!(f0.med_capabilities.map(|m| m.device_type), Some(3));
     assert_eq!(f0.inventory.model.as_deref(), Some("9611G"));
     assert_eq!(f0.inventory.serial_number.as_deref(), Some("SN1"));
-    assert_eq!(f0.inventory.firmware_revision.as_deref(), Some("factory.bin"));
-    assert_eq!(f0.inventory.manufacturer.as_deref(), Some(link::MANUFACTURER));
+    assert_eq!(
+        f0.inventory.firmware_revision.as_deref(),
+        Some("factory.bin")
+    );
+    assert_eq!(
+        f0.inventory.manufacturer.as_deref(),
+        Some(link::MANUFACTURER)
+    );
     assert_eq!(
         f0.system_name.as_deref(),
         Some(phone_dhcp::host_name(MAC).as_str())
@@ -1197,7 +1216,10 @@ fn lldp_policy_during_the_file_stage_moves_at_the_vlan_recheck() {
             boot_settings = Some(h.machine.settings().clone());
         },
     );
-    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
     let contacting = position(&t, "Contacting Call Server...");
     assert!(
         t.screens[contacting..].iter().any(|s| s == "VLAN ID = 30"),
@@ -1231,10 +1253,16 @@ fn lldp_policy_during_registration_moves_and_registers_again() {
             t.screens.iter().any(|s| s == "Registering...")
         }),
     );
-    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
     let moved = vlan_index(&t, 30);
     let registering = position(&t, "Registering...");
-    assert!(t.events[moved..].contains(&Event::Deconfigure) || t.events[..moved].contains(&Event::Deconfigure));
+    assert!(
+        t.events[moved..].contains(&Event::Deconfigure)
+            || t.events[..moved].contains(&Event::Deconfigure)
+    );
     assert!(
         t.screens[registering + 1..]
             .iter()
@@ -1274,7 +1302,10 @@ fn lldp_ttl_zero_withdraws_the_values() {
         },
     );
     assert_eq!(step, 2);
-    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
     let ev = lldp_events(&t);
     assert!(ev.contains(&phone_lldp::Event::PolicyWithdrawn), "{ev:?}");
     let s = last.unwrap();
@@ -1328,7 +1359,10 @@ fn lldp_disabled_sends_nothing_and_ignores_the_switch() {
             }
         },
     );
-    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
     assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
     assert!(lldp_events(&t).is_empty());
     assert!(
@@ -1366,7 +1400,10 @@ fn lldp_enabled_fast_start_then_shutdown_by_the_settings_file() {
         &[],
         &mut no_input(),
     );
-    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
     let frames: Vec<phone_lldp::Lldpdu> = t
         .lldp
         .iter()
@@ -1452,7 +1489,12 @@ fn lldp_disabled_in_the_stored_settings_stays_off_without_a_file_server() {
         .apply_set("LLDP_ENABLED", "0", phone_settings::Source::SettingsFile, 1)
         .unwrap();
     store
-        .apply_set("SIPDOMAIN", "lab.test", phone_settings::Source::SettingsFile, 2)
+        .apply_set(
+            "SIPDOMAIN",
+            "lab.test",
+            phone_settings::Source::SettingsFile,
+            2,
+        )
         .unwrap();
     let record = Record {
         settings: Some(store.encode()),
@@ -1475,7 +1517,10 @@ fn lldp_disabled_in_the_stored_settings_stays_off_without_a_file_server() {
             }
         },
     );
-    assert!(matches!(t.events.last(), Some(Event::Reached(Stage::Registered))));
+    assert!(matches!(
+        t.events.last(),
+        Some(Event::Reached(Stage::Registered))
+    ));
     assert!(t.lldp.is_empty(), "{} frames sent", t.lldp.len());
     assert!(lldp_events(&t).is_empty());
 }
@@ -1949,4 +1994,51 @@ fn dot1x_commit_on_take_and_no_secret_in_debug() {
     assert_eq!(s.state(), phone_dot1x::PortState::Connecting);
     assert!(!format!("{s:?}").contains("s3cret"));
     assert!(!format!("{boot:?}").contains("s3cret"));
+}
+
+// --- REUSETIME from the stored settings (dhcp.md §7) ------------------------------------------
+
+/// Powers on with a stored address but no lease terms and a silent server; returns when (in
+/// seconds after power-on) the stored address was configured, if it was within `secs`.
+fn reuse_boot(settings: &[(&str, &str)], secs: u64) -> Option<u64> {
+    let mut store = phone_settings::Store::new();
+    for (n, v) in settings {
+        store
+            .apply_set(n, v, phone_settings::Source::SettingsFile, 1)
+            .unwrap();
+    }
+    let record = Record {
+        lease_address: Some(PHONE),
+        settings: Some(store.encode()),
+        ..Record::default()
+    };
+    let start = Instant::from_secs(1);
+    let boot = Boot::new(config(), record, ChaCha20Rng::seed_from_u64(4), start);
+    let mut h = harness::Transcript::new(boot, start);
+    let end = start + Duration::from_secs(secs);
+    while h.deadline < end {
+        let at = h.deadline;
+        h.input(Input::Timeout(at));
+        let configured = h
+            .events()
+            .into_iter()
+            .any(|e| matches!(e, Event::Configure(n) if n.address == PHONE));
+        if configured {
+            return Some(at.saturating_duration_since(start).as_secs());
+        }
+    }
+    None
+}
+
+/// The settings file's REUSETIME reaches the boot's DHCP client: 20 s reuses the address of
+/// the last boot after about 20 s of silence, the default after about 60 s, 0 never, and
+/// DHCPSTD=1 turns reuse off.
+#[test]
+fn reusetime_from_the_stored_settings_reaches_dhcp() {
+    let at = reuse_boot(&[("REUSETIME", "20")], 120).expect("reused with REUSETIME 20");
+    assert!((20..=30).contains(&at), "reused at {at} s");
+    let at = reuse_boot(&[], 120).expect("reused with the default");
+    assert!((60..=70).contains(&at), "reused at {at} s");
+    assert_eq!(reuse_boot(&[("REUSETIME", "0")], 120), None);
+    assert_eq!(reuse_boot(&[("DHCPSTD", "1")], 120), None);
 }
