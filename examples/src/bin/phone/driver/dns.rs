@@ -71,6 +71,7 @@ impl DnsPort {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::driver::{Clock, Fact};
