@@ -371,10 +371,11 @@ impl Drawn {
             l.sort_by(f64::total_cmp);
         }
         Ok(Self {
-            summary: field(report, "summary")?
-                .as_str()
-                .context("\"summary\" is not text")?
-                .to_owned(),
+            // Reports written before the summary line was kept in them draw without it.
+            summary: match report.get("summary") {
+                None => String::new(),
+                Some(v) => v.as_str().context("\"summary\" is not text")?.to_owned(),
+            },
             count: count(report, "count")?,
             until,
             until_index,
@@ -459,13 +460,21 @@ fn histogram_svg(d: &Drawn, stage: usize) -> String {
     let mut s = format!(
         "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='11'>"
     );
+    // A stage no phone went through (e.g. files in `--mode register`) has no percentiles.
+    let q = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.3}s")
+        } else {
+            "-".to_string()
+        }
+    };
     let _ = write!(
         s,
-        "<text x='{left}' y='12'>{} (n={}, p50 {:.3}s, p99 {:.3}s)</text>",
+        "<text x='{left}' y='12'>{} (n={}, p50 {}, p99 {})</text>",
         STAGES[stage],
         l.len(),
-        quantile(l, 0.5),
-        quantile(l, 0.99)
+        q(quantile(l, 0.5)),
+        q(quantile(l, 0.99))
     );
     let (Some(&lo), Some(&last)) = (l.first(), l.last()) else {
         s.push_str("</svg>");
@@ -591,6 +600,13 @@ mod tests {
         r["timeline"][0]["t_s"] = json!("soon");
         assert!(Drawn::from_json(&r).is_err());
         assert!(Drawn::from_json(&json!([1, 2])).is_err());
+        let mut r = report();
+        r["summary"] = json!(3);
+        assert!(Drawn::from_json(&r).is_err());
+        // An older report without its summary line still draws.
+        let mut r = report();
+        r.as_object_mut().map(|o| o.remove("summary"));
+        assert!(Drawn::from_json(&r).is_ok());
         let mut r = report();
         r["count"] = json!(-1);
         assert!(Drawn::from_json(&r).is_err());
